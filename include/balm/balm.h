@@ -209,6 +209,23 @@ BALM_API balm_status balm_grad_rescale(size_t n, float *g, float scale, int nois
  * 1): exposed so tests and users can check the stream. */
 BALM_API float balm_uniform(uint64_t seed, uint64_t k);
 
+/* ------------------------------------------------------- shadow checking */
+/* When enabled (process-wide), every public kernel call above that runs a
+ * SIMD kernel also runs the scalar reference on the same inputs into scratch
+ * memory and records the largest relative difference per kernel (relative to
+ * the largest magnitude of the reference output). The results returned are
+ * the SIMD ones. Costs a copy and a scalar pass: for `balm train
+ * --check-isa`, not for production. Thread-safe. */
+BALM_API void balm_shadow_enable(int on);
+typedef struct balm_shadow_stat {
+    const char *kernel; /* kernel family name, e.g. "gate_bwd" */
+    uint64_t calls;     /* calls checked since the last reset */
+    double max_rel;     /* largest relative difference seen (0 if equal) */
+} balm_shadow_stat;
+/* Copies up to `cap` entries (one per kernel in the kernel list) and returns
+ * the number of kernels; reset = 1 clears the statistics after reading. */
+BALM_API size_t balm_shadow_stats(balm_shadow_stat *out, size_t cap, int reset);
+
 #ifdef __cplusplus
 }
 #endif
