@@ -25,9 +25,9 @@ void balm_train_opts_default(balm_train_opts *o)
     o->end_epoch = 0;
     o->noise = 1;
     o->seed = 1;
-    o->rates[BALM_A] = 0.5f;
-    o->rates[BALM_L] = 0.7f;
-    o->rates[BALM_V] = 0.3f;
+    o->rates[BALM_A] = 0.5;
+    o->rates[BALM_L] = 0.7;
+    o->rates[BALM_V] = 0.3;
     o->mask_order = BALM_MASK_UPSTREAM;
     o->hidden = 64;
     o->balm = 1;
@@ -102,7 +102,7 @@ static int parse_float(const char *s, float *out)
     return 0;
 }
 
-static int parse_rates(const char *s, float r[BALM_NMOD])
+static int parse_rates(const char *s, double r[BALM_NMOD])
 {
     /* upstream order on the command line: a, l, v */
     static const int slot[3] = {BALM_A, BALM_L, BALM_V};
@@ -117,8 +117,10 @@ static int parse_rates(const char *s, float r[BALM_NMOD])
             return 1;
         if (comma)
             *comma = '\0';
-        float v;
-        if (parse_float(p, &v) || !(v >= 0.0f && v < 1.0f))
+        char *end;
+        errno = 0;
+        double v = strtod(p, &end);
+        if (!*p || errno || *end || !(v >= 0.0 && v < 1.0))
             return 1;
         r[slot[i]] = v;
         p = comma ? comma + 1 : p;

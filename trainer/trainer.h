@@ -26,7 +26,7 @@ typedef struct balm_train_opts {
     int start_epoch, end_epoch; /* GRM magnitude window, 1-based, inclusive; end 0 = last */
     int noise;
     uint64_t seed;
-    float rates[BALM_NMOD];     /* missing rates, l, a, v order */
+    double rates[BALM_NMOD];    /* missing rates, l, a, v order (double: floor(N*prod) as upstream) */
     balm_mask_order mask_order;
     size_t limit;               /* use only the first N training utterances (0 = all) */
     size_t hidden;              /* encoder width h */
@@ -104,6 +104,9 @@ balm_status balm_npydata_load(const char *dir, size_t limit, uint64_t seed, balm
  * into *valid, the rest back into *all. */
 balm_status balm_holdout(balm_split *all, balm_split *valid, const size_t d[BALM_NMOD],
                          uint64_t seed);
+/* Cut n utterances into dialogues of seeded length 4..24 (the last may be
+ * shorter): writes offsets into a malloc'ed *off and their count. */
+balm_status balm_make_dialogs(size_t n, uint64_t seed, size_t **off, size_t *n_dialogs);
 /* Standardise every split with the training split's per-channel mean/std
  * (over present utterances; std 0 counts as 1). Missing rows stay 0. */
 void balm_standardise(balm_dataset *ds);
@@ -113,13 +116,13 @@ void balm_standardise(balm_dataset *ds);
 #define BALM_PAT(l, a, v) ((l) << BALM_L | (a) << BALM_A | (v) << BALM_V)
 /* counts[p] for the 8 patterns p (counts[0] = 0 always); rates in l, a, v
  * order, each in [0, 1). Sum of counts = N. */
-void balm_imr_counts(size_t N, const float rates[BALM_NMOD], size_t counts[8]);
+void balm_imr_counts(size_t N, const double rates[BALM_NMOD], size_t counts[8]);
 /* The pattern order of the upstream layout (7 patterns). */
 extern const unsigned balm_imr_order[7];
 /* Assign patterns to the n utterances of s (dialogue order): sets the masks
  * and zeroes the missing features. */
-void balm_imr_apply(balm_split *s, const size_t d[BALM_NMOD], const float rates[BALM_NMOD],
-                    balm_mask_order order, uint64_t seed);
+balm_status balm_imr_apply(balm_split *s, const size_t d[BALM_NMOD],
+                           const double rates[BALM_NMOD], balm_mask_order order, uint64_t seed);
 
 /* ------------------------------------------------------------- random */
 /* A counter-based stream (Philox4x32-10 from kernels/common/philox.h). */
