@@ -82,6 +82,16 @@ BALM_API balm_status balm_fcm_backward(balm_fcm *f, const float *const dy[BALM_N
 BALM_API balm_status balm_fcm_intermediates(const balm_fcm *f, const float *s[BALM_NMOD],
                                             const float **z, const float *e[BALM_NMOD]);
 
+/* Threads the oneDNN linear layers use (process-wide, also for GRM): n >= 1
+ * that many (default 1), n = 0 the OpenMP runtime's setting (the caller's
+ * omp_set_num_threads / OMP_NUM_THREADS). No effect on the plain C path. */
+BALM_API balm_status balm_fcm_set_threads(int n);
+/* Time spent since create or the last reset: linear_s inside the linear
+ * layers (oneDNN or plain C), total_s in forward+backward overall (the rest
+ * is BALM kernels and copies); calls = forwards. reset = 1 zeroes them. */
+BALM_API balm_status balm_fcm_timing(balm_fcm *f, double *linear_s, double *total_s,
+                                     uint64_t *calls, int reset);
+
 #ifdef __cplusplus
 }
 #endif
