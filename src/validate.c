@@ -68,6 +68,8 @@ balm_status balm_seq_check(const char *fn, const balm_seq *L, size_t *x_span, si
     if (span_of(L->D, L->T, L->x_step, L->B, L->x_sample, &xs) ||
         span_of(1, L->T, L->m_step, L->B, L->m_sample, &ms))
         return balm_fail(BALM_ERR_SIZE, "%s: strided extent overflows size_t", fn);
+    if (L->T == 0 || L->B == 0)
+        goto done; /* empty: nothing is read or written */
     if (L->D > 0 && !strides_disjoint(L->D, L->T, L->x_step, L->B, L->x_sample))
         return balm_fail(BALM_ERR_STRIDE,
                          "%s: data strides make rows overlap (D=%zu, x_step=%zu, x_sample=%zu)",
@@ -76,6 +78,7 @@ balm_status balm_seq_check(const char *fn, const balm_seq *L, size_t *x_span, si
         return balm_fail(BALM_ERR_STRIDE,
                          "%s: mask strides make entries overlap (m_step=%zu, m_sample=%zu)", fn,
                          L->m_step, L->m_sample);
+done:
     if (x_span) *x_span = xs;
     if (m_span) *m_span = ms;
     return BALM_OK;

@@ -49,11 +49,11 @@ void balm_gate_bwd_f32_scalar(const balm_seq *L, const float *x, const float *m,
                 deb[d] += dyr[d] * xr[d];
             }
         }
-        /* d(2 sigmoid)/de = 2 s (1 - s); s = 1 exactly for e >= ~17, so a
-         * saturated gate gives 0, and a large negative e gives ~2 exp(e). */
+        /* d(2 sigmoid)/de = 2 s (1 - s), with 1 - s computed as sigmoid(-e):
+         * no cancellation near s = 1, and exactly 0 only when a factor
+         * underflows (|e| > ~88), never NaN. */
         for (size_t d = 0; d < L->D; d++) {
-            float s = sigmoidf_ref(eb[d]);
-            float g = 2.0f * s * (1.0f - s);
+            float g = 2.0f * sigmoidf_ref(eb[d]) * sigmoidf_ref(-eb[d]);
             deb[d] = g == 0.0f ? 0.0f : deb[d] * g;
         }
     }
