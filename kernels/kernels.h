@@ -26,7 +26,7 @@
     /* y = 2 sigmoid(e) x m; T, B, D >= 1 */                                             \
     X(gate_fwd, void,                                                                    \
       (const balm_seq *L, const float *x, const float *m, const float *e, float *y))     \
-    /* dx = 2 sigmoid(e) m dy; de = sum_t dy x m 2 s (1-s); T, B, D >= 1 */               \
+    /* dx = 2 s(e) m dy; de = sum_t dy x m * 2 s(e) s(-e) (no 1-s cancellation) */              \
     X(gate_bwd, void,                                                                    \
       (const balm_seq *L, const float *x, const float *m, const float *e,                \
        const float *dy, float *dx, float *de))                                           \
