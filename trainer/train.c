@@ -1,13 +1,662 @@
-/* The training run: data, model, epochs, evaluation, output. */
+/* The training run: data, missing patterns, model, GRM, epochs, evaluation,
+ * progress output, JSONL log, checkpoints and the --check-isa shadow check.
+ *
+ * Step (upstream's order): forward; task loss (+ tau * loss_gm of the
+ * previous step, whose gradient goes to the fused weight only); backward; GRM
+ * (heads step, KL, cos, coefficients, encoder gradients rescaled inside the
+ * epoch window); backbone gradients clipped to L2 norm 2.0; Adam. */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+#include "balm/grm.h"
 #include "internal.h"
 #include "trainer.h"
 
-int balm_train_run(const balm_train_opts *o, balm_train_result *r)
+#define CLIP_NORM 2.0
+
+static double now_s(void)
 {
-    (void)o;
-    memset(r, 0, sizeof *r);
-    fprintf(stderr, "balm train: not implemented yet\n");
+    struct timespec ts;
+    timespec_get(&ts, TIME_UTC);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void balm_f1_acc(size_t n, size_t C, const int *pred, const int *truth, double *f1, double *acc)
+{
+    size_t correct = 0;
+    size_t *tp = calloc(C, sizeof *tp), *np = calloc(C, sizeof *np), *nt = calloc(C, sizeof *nt);
+    if (!tp || !np || !nt || n == 0) {
+        *f1 = *acc = 0;
+        free(tp);
+        free(np);
+        free(nt);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        np[pred[i]]++;
+        nt[truth[i]]++;
+        if (pred[i] == truth[i]) {
+            tp[pred[i]]++;
+            correct++;
+        }
+    }
+    double w = 0;
+    for (size_t c = 0; c < C; c++)
+        if (nt[c] && tp[c]) /* F1_c = 2 tp / (pred_c + true_c); 0 without hits */
+            w += (double)nt[c] * (2.0 * (double)tp[c] / (double)(np[c] + nt[c]));
+    *f1 = w / (double)n;
+    *acc = (double)correct / (double)n;
+    free(tp);
+    free(np);
+    free(nt);
+}
+
+/* ------------------------------------------------------------ run state */
+typedef struct run {
+    const balm_train_opts *o;
+    balm_dataset ds;
+    balm_model *model;
+    balm_grm *grm;
+    balm_adam *adam;
+    const balm_param *params;
+    size_t nparams, max_T, max_rows, C;
+    int32_t *lab32;
+    float *dgm, *dgm_next; /* direction-loss gradient for the fused weight */
+    int have_dgm;
+    float loss_gm;
+    const balm_param *fused; /* the fused classifier's weight */
+    int *pred, *truth, *hpred;
+    size_t *order;
+    float *hbuf;           /* head hidden activations [rows][3h] */
+    float **best;          /* snapshot of the best-validation weights */
+    float **best_heads;
+    balm_tensor_ref *tensors;
+    size_t ntensors, nheads;
+    FILE *log;
+    int tty;
+    double t_grm;
+} run;
+
+/* Splits the metrics and per-modality GRM values of one pass. */
+typedef struct pass_stats {
+    double loss, f1, acc;
+    double kl[BALM_NMOD], coeff[BALM_NMOD], cos[BALM_NMOD];
+    double head_acc[BALM_NMOD];
+    size_t n, steps;
+} pass_stats;
+
+static int fail_status(const char *what)
+{
+    fprintf(stderr, "balm train: %s: %s\n", what, balm_last_error());
     return 1;
+}
+
+/* Head prediction (argmax of W2 relu(W1 x + b1) + b2) for N rows of the
+ * features of modality k. */
+static void head_predict(run *R, int k, const float *x, size_t N, int *pred)
+{
+    float *W1, *b1, *W2, *b2;
+    size_t n1, n2;
+    size_t enc = R->o->hidden, H = BALM_NMOD * enc, C = R->C;
+    balm_grm_param(R->grm, k, BALM_GRM_W1, &W1, NULL, NULL, NULL, &n1);
+    balm_grm_param(R->grm, k, BALM_GRM_B1, &b1, NULL, NULL, NULL, &n1);
+    balm_grm_param(R->grm, k, BALM_GRM_W2, &W2, NULL, NULL, NULL, &n2);
+    balm_grm_param(R->grm, k, BALM_GRM_B2, &b2, NULL, NULL, NULL, &n2);
+    float *hid = R->hbuf;
+    for (size_t r = 0; r < N; r++) {
+        const float *xr = x + r * enc;
+        for (size_t j = 0; j < H; j++) {
+            float s = b1[j];
+            for (size_t i = 0; i < enc; i++)
+                s += W1[j * enc + i] * xr[i];
+            hid[j] = s > 0 ? s : 0;
+        }
+        size_t best = 0;
+        float bv = 0;
+        for (size_t c = 0; c < C; c++) {
+            float s = b2[c];
+            for (size_t j = 0; j < H; j++)
+                s += W2[c * H + j] * hid[j];
+            if (c == 0 || s > bv) {
+                bv = s;
+                best = c;
+            }
+        }
+        pred[r] = C == 1 ? bv > 0 : (int)best;
+    }
+}
+
+static int truth_of(size_t C, float y)
+{
+    return C == 1 ? y > 0 : (int)y;
+}
+
+/* Evaluation pass over a split (no gradients). heads: also the GRM heads'
+ * accuracy. */
+static balm_status evaluate(run *R, const balm_split *s, int heads, pass_stats *ps)
+{
+    balm_status st;
+    size_t B = R->o->batch_size, at = 0, C = R->C;
+    size_t Cm = C == 1 ? 2 : C;
+    size_t hit[BALM_NMOD] = {0};
+    memset(ps, 0, sizeof *ps);
+    for (size_t k = 0; k < s->n_dialogs; k++)
+        R->order[k] = k;
+    for (size_t k0 = 0; k0 < s->n_dialogs; k0 += B) {
+        size_t nb = s->n_dialogs - k0 < B ? s->n_dialogs - k0 : B, N;
+        double loss;
+        if ((st = balm_model_forward(R->model, s, R->order + k0, nb, &N)) ||
+            (st = balm_model_backward(R->model, &loss, 0)))
+            return st;
+        ps->loss += loss * (double)N;
+        balm_model_predict(R->model, R->pred + at);
+        const float *lab = balm_model_labels(R->model);
+        for (size_t r = 0; r < N; r++)
+            R->truth[at + r] = truth_of(C, lab[r]);
+        if (heads && R->grm)
+            for (int m = 0; m < BALM_NMOD; m++) {
+                head_predict(R, m, balm_model_features(R->model, m), N, R->hpred);
+                for (size_t r = 0; r < N; r++)
+                    hit[m] += R->hpred[r] == R->truth[at + r];
+            }
+        at += N;
+    }
+    ps->n = at;
+    ps->loss = at ? ps->loss / (double)at : 0;
+    balm_f1_acc(at, Cm, R->pred, R->truth, &ps->f1, &ps->acc);
+    for (int m = 0; m < BALM_NMOD; m++)
+        ps->head_acc[m] = heads && R->grm && at ? (double)hit[m] / (double)at : -1;
+    return BALM_OK;
+}
+
+static void progress(run *R, int epoch, size_t done, size_t total, double loss, double ups)
+{
+    if (!R->tty || R->o->quiet)
+        return;
+    fprintf(stdout, "\r\033[Kepoch %d/%d  %3.0f%%  loss %.4f  %.0f utt/s", epoch, R->o->epochs,
+            100.0 * (double)done / (double)(total ? total : 1), loss, ups);
+    fflush(stdout);
+}
+
+/* One training epoch. */
+static balm_status train_epoch(run *R, int epoch, pass_stats *ps, double *ups)
+{
+    balm_status st;
+    const balm_train_opts *o = R->o;
+    balm_split *s = &R->ds.train;
+    size_t B = o->batch_size, at = 0, C = R->C, Cm = C == 1 ? 2 : C;
+    balm_rng rng = {o->seed ^ 0x6570636full, (uint64_t)epoch << 40};
+    double t0 = now_s(), last_draw = 0;
+    size_t fused_n = R->fused->n;
+    float *gfW = R->fused->g;
+    memset(ps, 0, sizeof *ps);
+    for (size_t k = 0; k < s->n_dialogs; k++)
+        R->order[k] = k;
+    balm_rng_shuffle(&rng, R->order, s->n_dialogs);
+    for (size_t k0 = 0; k0 < s->n_dialogs; k0 += B) {
+        size_t nb = s->n_dialogs - k0 < B ? s->n_dialogs - k0 : B, N;
+        double loss;
+        if ((st = balm_model_forward(R->model, s, R->order + k0, nb, &N)) ||
+            (st = balm_model_backward(R->model, &loss, 1)))
+            return st;
+        balm_model_predict(R->model, R->pred + at);
+        const float *lab = balm_model_labels(R->model);
+        for (size_t r = 0; r < N; r++)
+            R->truth[at + r] = truth_of(C, lab[r]);
+        if (R->grm) {
+            balm_grm_report rep;
+            balm_grm_input in;
+            memset(&in, 0, sizeof in);
+            /* the previous step's direction loss: + tau * loss_gm, gradient on W_f */
+            if (R->have_dgm)
+                for (size_t i = 0; i < fused_n; i++)
+                    gfW[i] += o->tau * R->dgm[i];
+            in.N = N;
+            for (int m = 0; m < BALM_NMOD; m++)
+                in.feat[m] = balm_model_features(R->model, m);
+            in.fused_out = balm_model_logits(R->model);
+            if (C > 1) {
+                for (size_t r = 0; r < N; r++)
+                    R->lab32[r] = (int32_t)lab[r];
+                in.labels = R->lab32;
+            } else {
+                in.targets = lab;
+            }
+            in.fused_w = R->fused->p; /* before this step's update */
+            in.epoch = epoch;
+            double tg = now_s();
+            st = balm_grm_step(R->grm, &in, R->dgm_next, &rep);
+            R->t_grm += now_s() - tg;
+            if (st)
+                return st;
+            if (R->have_dgm)
+                loss += o->tau * R->loss_gm; /* reported as upstream: task + tau * loss_gm */
+            R->loss_gm = rep.loss_gm;
+            float *sw = R->dgm;
+            R->dgm = R->dgm_next;
+            R->dgm_next = sw;
+            R->have_dgm = 1;
+            for (int m = 0; m < BALM_NMOD; m++) {
+                ps->kl[m] += rep.kl[m];
+                ps->coeff[m] += rep.coeff[m];
+                ps->cos[m] += rep.cos[m];
+            }
+        }
+        balm_clip_grad_norm(R->params, R->nparams, CLIP_NORM);
+        balm_adam_step(R->adam);
+        ps->loss += loss * (double)N;
+        ps->steps++;
+        at += N;
+        double t = now_s();
+        if (t - last_draw > 0.25) {
+            progress(R, epoch, k0 + nb, s->n_dialogs, ps->loss / (double)at, (double)at / (t - t0));
+            last_draw = t;
+        }
+    }
+    *ups = (double)at / (now_s() - t0 + 1e-12);
+    ps->n = at;
+    ps->loss = at ? ps->loss / (double)at : 0;
+    balm_f1_acc(at, Cm, R->pred, R->truth, &ps->f1, &ps->acc);
+    for (int m = 0; m < BALM_NMOD; m++) {
+        double k = ps->steps ? (double)ps->steps : 1;
+        ps->kl[m] /= k;
+        ps->coeff[m] /= k;
+        ps->cos[m] /= k;
+    }
+    return BALM_OK;
+}
+
+static uint32_t params_crc(run *R)
+{
+    uLong crc = crc32(0L, Z_NULL, 0);
+    for (size_t i = 0; i < R->nparams; i++)
+        crc = crc32(crc, (const unsigned char *)R->params[i].p, (uInt)(R->params[i].n * sizeof(float)));
+    return (uint32_t)crc;
+}
+
+static void snapshot(run *R, int save)
+{
+    for (size_t i = 0; i < R->ntensors; i++) {
+        if (save)
+            memcpy(R->best[i], R->tensors[i].data, R->tensors[i].count * sizeof(float));
+        else
+            memcpy(R->tensors[i].data, R->best[i], R->tensors[i].count * sizeof(float));
+    }
+}
+
+/* --check-isa: print and check the shadow statistics of the epoch. */
+static int check_isa_report(run *R, int epoch, double *run_max)
+{
+    balm_shadow_stat st[64];
+    size_t n = balm_shadow_stats(st, 64, 1), bad = 0;
+    double emax = 0;
+    if (n > 64)
+        n = 64;
+    if (!R->o->quiet) {
+        printf("  check-isa epoch %d (%s vs scalar, tolerance %.0e):", epoch,
+               balm_isa_name(balm_isa_active()), R->o->check_tol);
+        for (size_t i = 0; i < n; i++)
+            if (st[i].calls)
+                printf(" %s %.2e", st[i].kernel, st[i].max_rel);
+        printf("\n");
+    }
+    if (R->log) {
+        fprintf(R->log, "{\"epoch\":%d,\"check_isa\":{", epoch);
+        int first = 1;
+        for (size_t i = 0; i < n; i++)
+            if (st[i].calls) {
+                fprintf(R->log, "%s\"%s\":{\"calls\":%llu,\"max_rel\":%.6g}", first ? "" : ",",
+                        st[i].kernel, (unsigned long long)st[i].calls, st[i].max_rel);
+                first = 0;
+            }
+        fprintf(R->log, "}}\n");
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (st[i].calls && !(st[i].max_rel <= R->o->check_tol)) {
+            fprintf(stderr, "balm train: --check-isa: kernel %s differs from its scalar twin by %.3e (> %.0e)\n",
+                    st[i].kernel, st[i].max_rel, R->o->check_tol);
+            bad++;
+        }
+        if (st[i].max_rel > emax || st[i].max_rel != st[i].max_rel)
+            emax = st[i].max_rel;
+    }
+    if (emax > *run_max || emax != emax)
+        *run_max = emax;
+    return bad ? 1 : 0;
+}
+
+static void run_free(run *R)
+{
+    if (R->best)
+        for (size_t i = 0; i < R->ntensors; i++)
+            free(R->best[i]);
+    free(R->best);
+    free(R->tensors);
+    free(R->lab32);
+    free(R->dgm);
+    free(R->dgm_next);
+    free(R->pred);
+    free(R->truth);
+    free(R->hpred);
+    free(R->order);
+    free(R->hbuf);
+    balm_adam_destroy(R->adam);
+    balm_grm_destroy(R->grm);
+    balm_model_destroy(R->model);
+    balm_dataset_free(&R->ds);
+    if (R->log)
+        fclose(R->log);
+}
+
+static size_t longest_dialog(const balm_split *s)
+{
+    size_t T = 0;
+    for (size_t k = 0; k < s->n_dialogs; k++)
+        if (s->dialog[k + 1] - s->dialog[k] > T)
+            T = s->dialog[k + 1] - s->dialog[k];
+    return T;
+}
+
+static int setup(run *R)
+{
+    const balm_train_opts *o = R->o;
+    balm_status st;
+    static const char *head_name[BALM_NMOD][BALM_GRM_NPARAM] = {
+        {"head_l.w1", "head_l.b1", "head_l.w2", "head_l.b2"},
+        {"head_a.w1", "head_a.b1", "head_a.w2", "head_a.b2"},
+        {"head_v.w1", "head_v.b1", "head_v.w2", "head_v.b2"}};
+
+    if (o->data_dir)
+        st = balm_npydata_load(o->data_dir, o->limit, o->seed, &R->ds);
+    else
+        st = balm_fmnist_load(o->fmnist_dir, o->limit, o->seed, &R->ds);
+    if (st)
+        return fail_status("loading data");
+    balm_split *sp[3] = {&R->ds.train, &R->ds.valid, &R->ds.test};
+    for (int s = 0; s < 3; s++) {
+        if ((st = balm_imr_apply(sp[s], R->ds.d, o->rates, o->mask_order, o->seed ^ (0x696d72ull + (uint64_t)s))))
+            return fail_status("missing patterns");
+        size_t T = longest_dialog(sp[s]);
+        R->max_T = T > R->max_T ? T : R->max_T;
+    }
+    R->C = R->ds.n_classes;
+    size_t maxB = o->batch_size, nmax = 0;
+    for (int s = 0; s < 3; s++) {
+        nmax = sp[s]->n > nmax ? sp[s]->n : nmax;
+        nmax = sp[s]->n_dialogs > nmax ? sp[s]->n_dialogs : nmax;
+    }
+    balm_model_cfg mc;
+    memset(&mc, 0, sizeof mc);
+    for (int m = 0; m < BALM_NMOD; m++)
+        mc.d[m] = R->ds.d[m];
+    mc.hidden = o->hidden;
+    mc.n_classes = R->C;
+    mc.d_global = o->d_global;
+    mc.max_T = R->max_T;
+    mc.max_B = maxB;
+    mc.balm = o->balm;
+    mc.seed = o->seed;
+    if ((st = balm_model_create(&mc, &R->model)))
+        return fail_status("creating the model");
+    R->nparams = balm_model_params(R->model, &R->params);
+    for (size_t i = 0; i < R->nparams; i++)
+        if (!strcmp(R->params[i].name, "fused.weight"))
+            R->fused = &R->params[i];
+    R->max_rows = R->max_T * maxB;
+    size_t F = balm_model_fused_in(R->model);
+    R->order = malloc((nmax + 1) * sizeof *R->order);
+    R->pred = malloc((nmax + 1) * sizeof *R->pred);
+    R->truth = malloc((nmax + 1) * sizeof *R->truth);
+    R->hpred = malloc((R->max_rows + 1) * sizeof *R->hpred);
+    R->lab32 = malloc((R->max_rows + 1) * sizeof *R->lab32);
+    R->hbuf = malloc((F + 1) * sizeof *R->hbuf);
+    R->dgm = calloc(R->C * F, sizeof(float));
+    R->dgm_next = calloc(R->C * F, sizeof(float));
+    if (!R->order || !R->pred || !R->truth || !R->hpred || !R->lab32 || !R->hbuf || !R->dgm ||
+        !R->dgm_next) {
+        fprintf(stderr, "balm train: out of memory\n");
+        return 1;
+    }
+    if (o->balm) {
+        balm_grm_config gc = balm_grm_config_default();
+        gc.C = R->C;
+        gc.H = F;
+        for (int m = 0; m < BALM_NMOD; m++)
+            gc.enc[m] = o->hidden;
+        gc.max_N = R->max_rows;
+        gc.rho = o->rho;
+        gc.tau = o->tau;
+        gc.start_epoch = o->start_epoch;
+        gc.end_epoch = o->end_epoch ? o->end_epoch : (o->epochs > o->start_epoch ? o->epochs : o->start_epoch);
+        gc.noise = o->noise;
+        gc.seed = o->seed ^ 0x67726dull;
+        gc.lr = o->lr;
+        gc.weight_decay = o->l2;
+        if ((st = balm_grm_create(&gc, &R->grm)))
+            return fail_status("creating the GRM");
+        for (size_t i = 0; i < R->nparams; i++)
+            if (R->params[i].modality >= 0 &&
+                (st = balm_grm_register(R->grm, R->params[i].modality, R->params[i].g, R->params[i].n,
+                                        R->params[i].name, NULL)))
+                return fail_status("registering encoder gradients");
+    }
+    if ((st = balm_adam_create(R->params, R->nparams, o->lr, o->l2, &R->adam)))
+        return fail_status("creating the optimizer");
+    /* checkpoint / snapshot list: the backbone, then the GRM heads */
+    R->nheads = R->grm ? BALM_NMOD * BALM_GRM_NPARAM : 0;
+    R->ntensors = R->nparams + R->nheads;
+    R->tensors = calloc(R->ntensors, sizeof *R->tensors);
+    R->best = calloc(R->ntensors, sizeof *R->best);
+    if (!R->tensors || !R->best) {
+        fprintf(stderr, "balm train: out of memory\n");
+        return 1;
+    }
+    for (size_t i = 0; i < R->nparams; i++) {
+        R->tensors[i].name = R->params[i].name;
+        R->tensors[i].data = R->params[i].p;
+        R->tensors[i].count = R->params[i].n;
+    }
+    for (int m = 0; m < BALM_NMOD && R->grm; m++)
+        for (int j = 0; j < BALM_GRM_NPARAM; j++) {
+            balm_tensor_ref *t = &R->tensors[R->nparams + (size_t)m * BALM_GRM_NPARAM + (size_t)j];
+            t->name = head_name[m][j];
+            balm_grm_param(R->grm, m, (balm_grm_param_id)j, &t->data, NULL, NULL, NULL, &t->count);
+        }
+    for (size_t i = 0; i < R->ntensors; i++)
+        if (!(R->best[i] = malloc(R->tensors[i].count * sizeof(float) + 1))) {
+            fprintf(stderr, "balm train: out of memory\n");
+            return 1;
+        }
+    return 0;
+}
+
+static void model_meta(run *R, uint64_t meta[BALM_CKPT_META])
+{
+    meta[0] = R->ds.d[BALM_L];
+    meta[1] = R->ds.d[BALM_A];
+    meta[2] = R->ds.d[BALM_V];
+    meta[3] = R->o->hidden;
+    meta[4] = R->C;
+    meta[5] = R->o->balm ? (R->o->d_global ? R->o->d_global : (R->ds.d[0] + R->ds.d[1] + R->ds.d[2]) / 4) : 0;
+    meta[6] = (uint64_t)R->o->balm;
+    meta[7] = 0;
+}
+
+static void json_mods(FILE *f, const char *key, const double *v)
+{
+    fprintf(f, ",\"%s\":{\"l\":%.6g,\"a\":%.6g,\"v\":%.6g}", key, v[BALM_L], v[BALM_A], v[BALM_V]);
+}
+
+int balm_train_run(const balm_train_opts *o, balm_train_result *res)
+{
+    run R;
+    int rc = 1;
+    memset(&R, 0, sizeof R);
+    memset(res, 0, sizeof *res);
+    R.o = o;
+    R.tty = isatty(fileno(stdout));
+    double t_start = now_s();
+
+    if (o->isa) {
+        balm_isa cap;
+        balm_status st = balm_isa_from_name(o->isa, &cap);
+        if (!st)
+            st = balm_isa_set_cap(cap);
+        if (st) {
+            fprintf(stderr, "balm train: --isa %s: %s\n", o->isa, balm_last_error());
+            return 2;
+        }
+    }
+    if (o->check_isa)
+        balm_shadow_enable(1);
+    if (o->log_path && !(R.log = fopen(o->log_path, "w"))) {
+        perror(o->log_path);
+        return 1;
+    }
+    if (setup(&R))
+        goto out;
+    if (o->load_path) {
+        uint64_t meta[BALM_CKPT_META];
+        model_meta(&R, meta);
+        if (balm_ckpt_load(o->load_path, meta, R.tensors, R.ntensors)) {
+            fail_status("--load");
+            goto out;
+        }
+    }
+    if (!o->quiet) {
+        size_t c[8];
+        balm_imr_counts(R.ds.train.n, o->rates, c);
+        printf("balm train: %s, %zu train / %zu valid / %zu test utterances (%zu/%zu/%zu dialogues), "
+               "d = %zu/%zu/%zu (l/a/v), %zu %s\n",
+               R.ds.name, R.ds.train.n, R.ds.valid.n, R.ds.test.n, R.ds.train.n_dialogs, R.ds.valid.n_dialogs,
+               R.ds.test.n_dialogs, R.ds.d[0], R.ds.d[1], R.ds.d[2], R.C == 1 ? (size_t)1 : R.C,
+               R.C == 1 ? "output (regression)" : "classes");
+        printf("  model: %s, hidden %zu, ISA %s (%s), missing rates a=%.2f l=%.2f v=%.2f (%s), seed %llu\n",
+               o->balm ? "BALM (FCM + GRM)" : "baseline (--no-balm)", o->hidden,
+               balm_isa_name(balm_isa_active()), balm_isa_reason(), o->rates[BALM_A], o->rates[BALM_L],
+               o->rates[BALM_V], o->mask_order == BALM_MASK_UPSTREAM ? "upstream blocks" : "shuffled",
+               (unsigned long long)o->seed);
+        if (o->check_isa && balm_isa_active() == BALM_ISA_SCALAR)
+            printf("  check-isa: the active ISA is scalar, so there is no SIMD path to compare\n");
+    }
+    double best_f1 = -1, best_acc = -1, check_max = 0;
+    int best_epoch = 0, check_bad = 0;
+    pass_stats tr, va;
+    memset(&va, 0, sizeof va);
+    for (int ep = 1; ep <= o->epochs; ep++) {
+        double ups, te = now_s();
+        balm_status st = train_epoch(&R, ep, &tr, &ups);
+        if (!st)
+            st = evaluate(&R, &R.ds.valid, 0, &va);
+        if (st) {
+            if (R.tty && !o->quiet)
+                printf("\n");
+            fail_status("training");
+            goto out;
+        }
+        double secs = now_s() - te;
+        int improved = va.f1 > best_f1 || (va.f1 == best_f1 && va.acc > best_acc);
+        if (improved) {
+            best_f1 = va.f1;
+            best_acc = va.acc;
+            best_epoch = ep;
+            snapshot(&R, 1);
+        }
+        if (!o->quiet) {
+            printf("%sepoch %d/%d  loss %.4f  train f1 %.4f acc %.4f  val f1 %.4f acc %.4f%s", R.tty ? "\r\033[K" : "",
+                   ep, o->epochs, tr.loss, tr.f1, tr.acc, va.f1, va.acc, improved ? " *" : "  ");
+            if (R.grm)
+                printf("  KL l/a/v %.3f/%.3f/%.3f  coeff %.2f/%.2f/%.2f  cos %.2f/%.2f/%.2f",
+                       tr.kl[0], tr.kl[1], tr.kl[2], tr.coeff[0], tr.coeff[1], tr.coeff[2], tr.cos[0],
+                       tr.cos[1], tr.cos[2]);
+            printf("  %.0f utt/s  %.1fs\n", ups, secs);
+            fflush(stdout);
+        }
+        if (R.log) {
+            fprintf(R.log, "{\"epoch\":%d,\"loss\":%.6g,\"train_f1\":%.6g,\"train_acc\":%.6g,\"val_f1\":%.6g,"
+                           "\"val_acc\":%.6g,\"val_loss\":%.6g",
+                    ep, tr.loss, tr.f1, tr.acc, va.f1, va.acc, va.loss);
+            if (R.grm) {
+                json_mods(R.log, "kl", tr.kl);
+                json_mods(R.log, "coeff", tr.coeff);
+                json_mods(R.log, "cos", tr.cos);
+            }
+            fprintf(R.log, ",\"utt_per_s\":%.6g,\"seconds\":%.6g}\n", ups, secs);
+            fflush(R.log);
+        }
+        if (o->check_isa)
+            check_bad |= check_isa_report(&R, ep, &check_max);
+        res->epochs_run = ep;
+        res->last_val_f1 = va.f1;
+        res->last_val_acc = va.acc;
+        res->last_loss = tr.loss;
+    }
+    res->weights_crc = params_crc(&R);
+    if (best_epoch)
+        snapshot(&R, 0); /* report the best-validation epoch's weights */
+    pass_stats ts;
+    if (evaluate(&R, &R.ds.test, 1, &ts)) {
+        fail_status("evaluating the test split");
+        goto out;
+    }
+    if (o->check_isa)
+        check_bad |= check_isa_report(&R, o->epochs + 1, &check_max);
+    double t_total = now_s() - t_start, t_fcm, t_dense;
+    balm_model_timing(R.model, &t_fcm, &t_dense, 0);
+    double t_rest = t_total - t_fcm - t_dense - R.t_grm;
+    res->best_epoch = best_epoch;
+    res->best_val_f1 = best_f1 < 0 ? 0 : best_f1;
+    res->best_val_acc = best_acc < 0 ? 0 : best_acc;
+    res->test_f1 = ts.f1;
+    res->test_acc = ts.acc;
+    res->check_max_rel = check_max;
+    for (int m = 0; m < BALM_NMOD; m++)
+        res->head_test_acc[m] = ts.head_acc[m];
+    if (!o->quiet) {
+        if (best_epoch)
+            printf("test (weights of best-validation epoch %d, val f1 %.4f): weighted F1 %.4f  accuracy %.4f\n",
+                   best_epoch, best_f1, ts.f1, ts.acc);
+        else
+            printf("test (%s weights, no training epoch): weighted F1 %.4f  accuracy %.4f\n",
+                   o->load_path ? "loaded" : "initial", ts.f1, ts.acc);
+        if (R.grm)
+            printf("  unimodal heads, test accuracy: l %.4f  a %.4f  v %.4f\n", ts.head_acc[BALM_L],
+                   ts.head_acc[BALM_A], ts.head_acc[BALM_V]);
+        printf("  time %.1fs: FCM %.1fs (%.0f%%), GRM %.1fs (%.0f%%), dense layers %.1fs (%.0f%%), rest %.1fs (%.0f%%)\n",
+               t_total, t_fcm, 100 * t_fcm / t_total, R.t_grm, 100 * R.t_grm / t_total, t_dense,
+               100 * t_dense / t_total, t_rest, 100 * t_rest / t_total);
+        if (o->check_isa)
+            printf("  check-isa: largest relative difference %.3e (tolerance %.0e): %s\n", check_max, o->check_tol,
+                   check_bad ? "FAILED" : "ok");
+    }
+    if (R.log) {
+        fprintf(R.log, "{\"final\":true,\"test_f1\":%.6g,\"test_acc\":%.6g,\"test_loss\":%.6g,\"best_epoch\":%d,"
+                       "\"best_val_f1\":%.6g,\"best_val_acc\":%.6g,\"balm\":%s,\"seed\":%llu,\"isa\":\"%s\"",
+                ts.f1, ts.acc, ts.loss, best_epoch, res->best_val_f1, res->best_val_acc,
+                o->balm ? "true" : "false", (unsigned long long)o->seed, balm_isa_name(balm_isa_active()));
+        if (R.grm)
+            json_mods(R.log, "head_test_acc", ts.head_acc);
+        fprintf(R.log, ",\"time_s\":{\"total\":%.4g,\"fcm\":%.4g,\"grm\":%.4g,\"dense\":%.4g,\"rest\":%.4g}",
+                t_total, t_fcm, R.t_grm, t_dense, t_rest);
+        if (o->check_isa)
+            fprintf(R.log, ",\"check_isa_max_rel\":%.6g,\"check_isa_ok\":%s", check_max, check_bad ? "false" : "true");
+        fprintf(R.log, "}\n");
+    }
+    if (o->save_path) {
+        uint64_t meta[BALM_CKPT_META];
+        model_meta(&R, meta);
+        if (balm_ckpt_save(o->save_path, meta, R.tensors, R.ntensors)) {
+            fail_status("--save");
+            goto out;
+        }
+    }
+    rc = check_bad ? 1 : 0;
+out:
+    run_free(&R);
+    return rc;
 }

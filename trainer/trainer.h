@@ -153,6 +153,62 @@ balm_status balm_ckpt_save(const char *path, const uint64_t meta[BALM_CKPT_META]
 balm_status balm_ckpt_load(const char *path, const uint64_t meta[BALM_CKPT_META],
                            const balm_tensor_ref *t, size_t nt);
 
+/* ------------------------------------------------------------- model */
+/* Encoders Linear(d_m -> h) -> relu per modality, FCM in front of them (balm
+ * on), fused classifier Linear(3h -> C) on concat(h_l, h_a, h_v). Batches are
+ * B dialogues padded to T = the longest, step-major [T][B][d] for the FCM;
+ * everything after the encoders' input runs on the N real utterances only,
+ * gathered dialogue by dialogue. */
+typedef struct balm_model_cfg {
+    size_t d[BALM_NMOD], hidden, n_classes, d_global, max_T, max_B;
+    int balm;
+    uint64_t seed;
+} balm_model_cfg;
+
+typedef struct balm_model balm_model;
+
+/* A parameter tensor as the optimizer, clipping and checkpoints see it.
+ * modality: the encoder's modality (BALM_L/A/V) or -1. */
+typedef struct balm_param {
+    const char *name;
+    float *p, *g;
+    size_t n;
+    int modality;
+} balm_param;
+
+balm_status balm_model_create(const balm_model_cfg *cfg, balm_model **out);
+void balm_model_destroy(balm_model *m);
+/* The backbone's parameters (encoders, fused classifier, FCM when on). */
+size_t balm_model_params(balm_model *m, const balm_param **list);
+
+/* Forward on dialogues dlg[0..B) of s. Returns N (utterances) through *n. */
+balm_status balm_model_forward(balm_model *m, const balm_split *s, const size_t *dlg, size_t B,
+                               size_t *n);
+/* Outputs of the last forward: logits [N][C], labels [N], encoder features
+ * h_m [N][h] (post-relu), probabilities [N][C] (softmax; regression: none). */
+const float *balm_model_logits(const balm_model *m);
+const float *balm_model_labels(const balm_model *m);
+const float *balm_model_features(const balm_model *m, int modality);
+const float *balm_model_probs(const balm_model *m);
+/* Task loss of the last forward (mean CE, or MSE for C = 1) and, if
+ * `grad`, the backward pass: gradients of every parameter overwritten. */
+balm_status balm_model_backward(balm_model *m, double *loss, int grad);
+/* Predicted class per utterance of the last forward (regression: f > 0). */
+void balm_model_predict(const balm_model *m, int *pred);
+/* Seconds in FCM / dense layers since the last reset. */
+void balm_model_timing(balm_model *m, double *fcm_s, double *dense_s, int reset);
+size_t balm_model_fused_in(const balm_model *m);
+
+/* Adam with L2 weight decay added to the gradient (PyTorch's Adam). */
+typedef struct balm_adam balm_adam;
+balm_status balm_adam_create(const balm_param *list, size_t n, float lr, float l2,
+                             balm_adam **out);
+void balm_adam_step(balm_adam *a);
+void balm_adam_destroy(balm_adam *a);
+/* Global L2 norm of all gradients; scales them to max_norm if above
+ * (torch.nn.utils.clip_grad_norm_). Returns the norm before clipping. */
+double balm_clip_grad_norm(const balm_param *list, size_t n, double max_norm);
+
 /* ------------------------------------------------------------- metrics */
 /* Weighted F1 (by support) and accuracy of pred vs truth over n samples of
  * C classes. */
