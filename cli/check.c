@@ -647,8 +647,17 @@ static int write_outputs(check_case *c, const char *out_dir)
 
 /* ------------------------------------------------------------------ driver */
 
+/* Not an exit status: an argument that is a file, not a case folder (the
+ * README next to the golden case folders), skipped with a note. */
+#define CASE_SKIPPED (-1)
+
 static int run_case(const char *dir, const check_opts *o)
 {
+    struct stat sb;
+    if (stat(dir, &sb) == 0 && !S_ISDIR(sb.st_mode)) {
+        printf("SKIP %s: not a folder\n", dir);
+        return CASE_SKIPPED;
+    }
     check_case *c = calloc(1, sizeof *c);
     if (!c) {
         printf("ERROR %s: out of memory\n", dir);
@@ -724,8 +733,9 @@ void balm_check_usage(FILE *fp)
             "error per array: max|got - want| / max(max|want|, %.0e); NaN always fails\n"
             "tolerances: %.0e; fcm parameter gradients (dwg dbg dwl dbl dwa dba dwv dbv) %.0e;\n"
             "            fcm input gradients (dl da dv) %.0e\n"
-            "output: one PASS/FAIL/ERROR line per case; exit 0 if all pass, 1 if any case\n"
-            "fails, 2 on usage errors and unreadable or malformed cases\n",
+            "output: one PASS/FAIL/ERROR line per case (arguments that are files, not\n"
+            "folders, are skipped); exit 0 if all pass, 1 if any case fails, 2 on usage\n"
+            "errors and unreadable or malformed cases\n",
             TINY, TOL_DEFAULT, TOL_FCM_PARAM_GRAD, TOL_FCM_DX);
 }
 
@@ -817,6 +827,8 @@ int balm_cmd_check(int argc, char **argv)
     int worst = BALM_EXIT_OK, npass = 0, nfail = 0, nerr = 0;
     for (i = first_dir; i < argc; i++) {
         int rc = run_case(argv[i], &o);
+        if (rc == CASE_SKIPPED)
+            continue;
         if (rc == BALM_EXIT_OK)
             npass++;
         else if (rc == BALM_EXIT_FAIL)
@@ -827,5 +839,9 @@ int balm_cmd_check(int argc, char **argv)
             worst = rc;
     }
     printf("%d passed, %d failed, %d errors\n", npass, nfail, nerr);
+    if (npass + nfail + nerr == 0) {
+        fputs("balm check: none of the arguments is a case folder\n", stderr);
+        return BALM_EXIT_USAGE;
+    }
     return worst;
 }

@@ -22,7 +22,13 @@ if(TARGET balm_cli)
   endif()
   if(TARGET test_check_cli)
     add_dependencies(test_check_cli balm_cli)
-    set_tests_properties(test_check_cli PROPERTIES
-      ENVIRONMENT "BALM_CLI=$<TARGET_FILE:balm_cli>")
+    # The test starts the CLI with system(), outside any emulator ctest
+    # wraps it in, so a cross build passes the emulator along.
+    set(_balm_cli_env "BALM_CLI=$<TARGET_FILE:balm_cli>")
+    if(CMAKE_CROSSCOMPILING AND CMAKE_CROSSCOMPILING_EMULATOR)
+      list(JOIN CMAKE_CROSSCOMPILING_EMULATOR " " _balm_emu)
+      list(APPEND _balm_cli_env "BALM_CLI_EMULATOR=${_balm_emu}")
+    endif()
+    set_tests_properties(test_check_cli PROPERTIES ENVIRONMENT "${_balm_cli_env}")
   endif()
 endif()

@@ -1,7 +1,8 @@
 /* The `balm` command's exit statuses and messages: `balm check` on copies of
  * golden cases altered at test time (a wrong value, a missing array, a bad
  * case.txt), --out, the tolerance table, and the usage errors.
- * The binary comes from $BALM_CLI (set by tests/check_cli.cmake). */
+ * The binary comes from $BALM_CLI (set by tests/check_cli.cmake), run through
+ * $BALM_CLI_EMULATOR when cross-built. */
 #define _POSIX_C_SOURCE 200809L
 
 #include <math.h>
@@ -23,6 +24,9 @@
 
 static char tmpdir[1024];
 static char cli[1024];
+/* How to start it: the path, behind $BALM_CLI_EMULATOR when cross-built
+ * (qemu-aarch64-static -L ...), since system() runs it outside the emulator. */
+static char runner[2048];
 static char out_text[1 << 16], err_text[1 << 16];
 
 static int setup(void **state)
@@ -30,6 +34,8 @@ static int setup(void **state)
     (void)state;
     const char *env = getenv("BALM_CLI");
     snprintf(cli, sizeof cli, "%s", env && *env ? env : BALM_BINARY_DIR "/cli/balm");
+    const char *emu = getenv("BALM_CLI_EMULATOR");
+    snprintf(runner, sizeof runner, "%s '%s'", emu ? emu : "", cli);
     snprintf(tmpdir, sizeof tmpdir, "%s/test_check_cli_XXXXXX", BALM_BINARY_DIR);
     return mkdtemp(tmpdir) ? 0 : -1;
 }
@@ -64,7 +70,7 @@ static int run_cli(const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(args, sizeof args, fmt, ap);
     va_end(ap);
-    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s >stdout.txt 2>stderr.txt", tmpdir, cli, args);
+    snprintf(cmd, sizeof cmd, "cd '%s' && %s %s >stdout.txt 2>stderr.txt", tmpdir, runner, args);
     int st = system(cmd);
     char path[4200];
     snprintf(path, sizeof path, "%s/stdout.txt", tmpdir);
@@ -260,6 +266,19 @@ static void test_missing_and_malformed(void **state)
 
     assert_int_equal(run_cli("check no_such_case"), 2);
     assert_contains(out_text, "no_such_case/case.txt: cannot open");
+
+    /* A folder without case.txt is an error; a file among the arguments
+     * (the README next to the golden cases) is skipped, but not everything may be. */
+    assert_int_equal(mkdir(cpath("empty_case", ""), 0777), 0);
+    assert_int_equal(run_cli("check empty_case"), 2);
+    assert_contains(out_text, "empty_case/case.txt: cannot open");
+    copy_case("kl_reg", "with_readme");
+    write_text(cpath("", "README.md"), "# cases\n");
+    assert_int_equal(run_cli("check README.md with_readme"), 0);
+    assert_contains(out_text, "SKIP README.md: not a folder");
+    assert_contains(out_text, "1 passed, 0 failed, 0 errors");
+    assert_int_equal(run_cli("check README.md"), 2);
+    assert_contains(err_text, "none of the arguments");
 }
 
 static void test_crlf_case_txt(void **state)
@@ -369,7 +388,7 @@ static void test_help_version_info(void **state)
     assert_contains(out_text, "oneDNN:");
     assert_contains(out_text, "AVX-512:");
     /* BALM_ISA caps the active ISA; info reports the reason. */
-    assert_int_equal(run_cli("info >/dev/null; BALM_ISA=scalar '%s' info", cli), 0);
+    assert_int_equal(run_cli("info >/dev/null; BALM_ISA=scalar %s info", runner), 0);
     assert_contains(out_text, "active ISA:   scalar (capped by BALM_ISA=scalar)");
 }
 
