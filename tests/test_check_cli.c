@@ -203,6 +203,19 @@ static void test_nonfinite(void **state)
     assert_int_equal(run_cli("check nan_golden"), 1);
     assert_contains(out_text, "FAIL nan_golden");
 
+    /* A NaN at a present step propagates into the FCM outputs: a NaN result
+     * fails whatever the tolerance. */
+    copy_case("fcm_tiny", "nan_out");
+    assert_int_equal(balm_npy_read(cpath("nan_out", "lmask.npy"), &a), BALM_OK);
+    assert_true(a.data[0] == 1.0f); /* step 0 of sample 0 is present */
+    balm_array_free(&a);
+    assert_int_equal(balm_npy_read(cpath("nan_out", "l.npy"), &a), BALM_OK);
+    a.data[2] = NAN;
+    assert_int_equal(balm_npy_write(cpath("nan_out", "l.npy"), a.data, a.ndim, a.shape), BALM_OK);
+    balm_array_free(&a);
+    assert_int_equal(run_cli("check nan_out"), 1);
+    assert_contains(out_text, "l_out has NaN at flat index 2");
+
     /* A NaN input the library rejects: the case fails with its message. */
     copy_case("kl_cls_small", "nan_input");
     assert_int_equal(balm_npy_read(cpath("nan_input", "logq_v.npy"), &a), BALM_OK);
