@@ -17,11 +17,12 @@ const balm_bench_seq_shape balm_bench_seq_shapes[] = {
 const size_t balm_bench_seq_shape_count =
     sizeof balm_bench_seq_shapes / sizeof balm_bench_seq_shapes[0];
 
-/* n5400: a head weight (C x H of the paper's fused classifier); n256K: 1 MiB;
+/* n5400: a head weight (C x H of the paper's fused classifier); n64K: 256 KiB
+ * per vector (the five of cos/direction stay in a 2 MiB L2);
  * n64M: 256 MiB per vector, an encoder-sized gradient. */
 const balm_bench_vec_shape balm_bench_vec_shapes[] = {
     {"n5400", 5400},
-    {"n256K", 262144},
+    {"n64K", 65536},
     {"n64M", 64u << 20},
 };
 const size_t balm_bench_vec_shape_count =
