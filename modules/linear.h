@@ -58,8 +58,12 @@ balm_status balm_linear_backward_weights(balm_linear *lin, size_t rows, const fl
                                          const float *x, float *dW, float *db,
                                          int accumulate);
 
-/* Threads the oneDNN backend may use (default 1; <= 0 means the runtime's
- * default). Process-wide for the OpenMP runtime: set before the calls. */
+/* Threads the oneDNN backend uses (default 1; 0 means the OpenMP runtime's
+ * setting, i.e. the caller's omp_set_num_threads / OMP_NUM_THREADS).
+ * Process-wide; each layer takes the value in force when it is created and
+ * keeps it (oneDNN needs the same count at creation and execution), so set
+ * it before creating layers or modules. The caller's OpenMP setting is
+ * restored after every call. */
 void balm_linear_set_threads(int n);
 int balm_linear_get_threads(void);
 

@@ -8,9 +8,12 @@
  *
  * Each object owns an engine, a stream, six primitives (bias / no bias,
  * overwrite / accumulate) and one user scratchpad sized for the largest.
- * Threads: the Debian oneDNN uses OpenMP and sizes its parallel regions from
- * omp_get_max_threads() of the calling thread; we set our count around each
- * execute and restore the caller's value. The OpenMP symbols are looked up at
+ * Threads: the Debian oneDNN uses OpenMP and sizes its parallel regions and
+ * scratchpads from omp_get_max_threads() of the calling thread, at creation
+ * as well as at execution, and the two must agree (a mismatch measured 10-50x
+ * slower). So each object records the thread count in force when it is
+ * created (balm_linear_set_threads, or the runtime's value for 0) and sets it
+ * around creation and every execute, restoring the caller's value. The OpenMP symbols are looked up at
  * run time (libgomp is loaded by libdnnl) so libbalm need not link it. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -28,6 +31,7 @@ struct balm_linear_dnn {
     dnnl_primitive_t prim[P_COUNT];
     void *scratch;
     dnnl_memory_t scratch_mem;
+    int nthr; /* OpenMP threads at creation and execution; 0: leave as is */
 };
 
 static int (*omp_get_max)(void);
@@ -48,6 +52,24 @@ static void omp_lookup(void)
 void balm_linear_dnn_apply_threads(int n)
 {
     dnn_threads = n;
+}
+
+/* Set the object's thread count; returns the value to restore (-1: none). */
+static int threads_enter(const balm_linear_dnn *d)
+{
+    if (d->nthr <= 0 || !omp_get_max || !omp_set_num)
+        return -1;
+    int saved = omp_get_max();
+    if (saved == d->nthr)
+        return -1;
+    omp_set_num(d->nthr);
+    return saved;
+}
+
+static void threads_leave(int saved)
+{
+    if (saved > 0)
+        omp_set_num(saved);
 }
 
 static balm_status dnn_fail(const char *fn, const char *what, dnnl_status_t st)
@@ -119,26 +141,18 @@ void balm_linear_dnn_destroy(balm_linear_dnn *d)
     free(d);
 }
 
-balm_status balm_linear_dnn_create(size_t in, size_t out, size_t max_rows,
-                                   balm_linear_dnn **out_state)
+/* Engine, stream, the six primitives and the scratchpad (d is freed by the
+ * caller on failure). */
+static balm_status dnn_create_all(balm_linear_dnn *d, size_t in, size_t out)
 {
     static const char *fn = "balm_linear_create";
     const int64_t R = DNNL_RUNTIME_DIM_VAL, I = (int64_t)in, O = (int64_t)out;
-    balm_linear_dnn *d = calloc(1, sizeof *d);
-    if (!d)
-        return balm_fail(BALM_ERR_NOMEM, "%s: out of memory", fn);
-    d->in = in;
-    d->out = out;
-    d->max_rows = max_rows;
-    omp_lookup();
     dnnl_status_t st = dnnl_engine_create(&d->eng, dnnl_cpu, 0);
     if (st != dnnl_success) {
-        balm_linear_dnn_destroy(d);
         return dnn_fail(fn, "engine creation", st);
     }
     st = dnnl_stream_create(&d->strm, d->eng, dnnl_stream_default_flags);
     if (st != dnnl_success) {
-        balm_linear_dnn_destroy(d);
         return dnn_fail(fn, "stream creation", st);
     }
     dnnl_memory_desc_t x_md, wt_md, b_md, y_md, dy_md, w_md, dx_md, dyt_md, xk_md, dw_md;
@@ -173,7 +187,6 @@ balm_status balm_linear_dnn_create(size_t in, size_t out, size_t max_rows,
     if (st == dnnl_success)
         st = make_prim(d, &dyt_md, &xk_md, NULL, &dw_md, 1, &d->prim[P_BW_ACC], &scratch);
     if (st != dnnl_success) {
-        balm_linear_dnn_destroy(d);
         return dnn_fail(fn, what, st);
     }
     if (scratch) {
@@ -181,17 +194,36 @@ balm_status balm_linear_dnn_create(size_t in, size_t out, size_t max_rows,
         dnnl_memory_desc_t s_md;
         dnnl_dims_t sd = {(int64_t)scratch};
         if (!d->scratch) {
-            balm_linear_dnn_destroy(d);
-            return balm_fail(BALM_ERR_NOMEM, "%s: out of memory (scratchpad %zu bytes)", fn,
+                return balm_fail(BALM_ERR_NOMEM, "%s: out of memory (scratchpad %zu bytes)", fn,
                              scratch);
         }
         st = dnnl_memory_desc_init_by_tag(&s_md, 1, sd, dnnl_u8, dnnl_a);
         if (st == dnnl_success)
             st = dnnl_memory_create(&d->scratch_mem, &s_md, d->eng, d->scratch);
         if (st != dnnl_success) {
-            balm_linear_dnn_destroy(d);
-            return dnn_fail(fn, "scratchpad memory", st);
+                return dnn_fail(fn, "scratchpad memory", st);
         }
+    }
+    return BALM_OK;
+}
+
+balm_status balm_linear_dnn_create(size_t in, size_t out, size_t max_rows,
+                                   balm_linear_dnn **out_state)
+{
+    balm_linear_dnn *d = calloc(1, sizeof *d);
+    if (!d)
+        return balm_fail(BALM_ERR_NOMEM, "balm_linear_create: out of memory");
+    d->in = in;
+    d->out = out;
+    d->max_rows = max_rows;
+    omp_lookup();
+    d->nthr = dnn_threads;
+    const int saved = threads_enter(d);
+    balm_status bs = dnn_create_all(d, in, out);
+    threads_leave(saved);
+    if (bs != BALM_OK) {
+        balm_linear_dnn_destroy(d);
+        return bs;
     }
     *out_state = d;
     return BALM_OK;
@@ -228,19 +260,11 @@ static balm_status run(balm_linear_dnn *d, const char *fn, dnnl_primitive_t prim
         n++;
     }
     if (st == dnnl_success) {
-        int saved = -1;
-        if (dnn_threads > 0 && omp_get_max && omp_set_num) {
-            saved = omp_get_max();
-            if (saved != dnn_threads)
-                omp_set_num(dnn_threads);
-            else
-                saved = -1;
-        }
+        const int saved = threads_enter(d);
         st = dnnl_primitive_execute(prim, d->strm, n, args);
         if (st == dnnl_success)
             st = dnnl_stream_wait(d->strm);
-        if (saved > 0)
-            omp_set_num(saved);
+        threads_leave(saved);
     }
     for (int i = 0; i < na; i++)
         if (mem[i])

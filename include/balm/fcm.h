@@ -84,7 +84,9 @@ BALM_API balm_status balm_fcm_intermediates(const balm_fcm *f, const float *s[BA
 
 /* Threads the oneDNN linear layers use (process-wide, also for GRM): n >= 1
  * that many (default 1), n = 0 the OpenMP runtime's setting (the caller's
- * omp_set_num_threads / OMP_NUM_THREADS). No effect on the plain C path. */
+ * omp_set_num_threads / OMP_NUM_THREADS). Objects created afterwards use it
+ * (oneDNN needs one count from creation to execution); existing ones keep
+ * theirs. No effect on the plain C path. */
 BALM_API balm_status balm_fcm_set_threads(int n);
 /* Time spent since create or the last reset: linear_s inside the linear
  * layers (oneDNN or plain C), total_s in forward+backward overall (the rest
