@@ -52,7 +52,9 @@
 #define BALM_KERNELS_AVX2(X)                                                             \
     X(pool_fwd) X(pool_bwd) X(gate_fwd) X(gate_bwd) X(kl_cls_sum) X(kl_reg_sum)          \
     X(dot_norms) X(combine) X(scale) X(sums) X(scale_noise)
-#define BALM_KERNELS_AVX512(X)
+#define BALM_KERNELS_AVX512(X)                                                           \
+    X(pool_fwd) X(pool_bwd) X(gate_fwd) X(gate_bwd) X(kl_cls_sum) X(kl_reg_sum)          \
+    X(dot_norms) X(combine) X(scale) X(sums) X(scale_noise)
 #define BALM_KERNELS_NEON(X)
 
 /* The table: one pointer per kernel. */
