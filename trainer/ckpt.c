@@ -157,7 +157,10 @@ balm_status balm_ckpt_load(const char *path, const uint64_t meta[BALM_CKPT_META]
     }
     uint64_t fmeta[BALM_CKPT_META];
     memcpy(fmeta, buf + 20, sizeof fmeta);
-    for (int k = 0; k < BALM_CKPT_META; k++)
+    /* the BALM flag first: it explains a d_global of 0 */
+    static const int meta_order[BALM_CKPT_META] = {6, 0, 1, 2, 3, 4, 5, 7};
+    for (int i = 0; i < BALM_CKPT_META; i++) {
+        int k = meta_order[i];
         if (fmeta[k] != meta[k]) {
             st = balm_fail(BALM_ERR_ARG,
                            "%s: '%s' does not match this model: %s is %llu in the checkpoint, %llu here",
@@ -165,6 +168,7 @@ balm_status balm_ckpt_load(const char *path, const uint64_t meta[BALM_CKPT_META]
                            (unsigned long long)meta[k]);
             goto done;
         }
+    }
     if (hdr[2] != nt) {
         st = balm_fail(BALM_ERR_ARG, "%s: '%s' holds %u tensors, this model has %zu", fn, path, hdr[2], nt);
         goto done;

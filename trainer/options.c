@@ -148,6 +148,16 @@ int balm_train_parse(int argc, char **argv, balm_train_opts *o, char *err, size_
         } else {
             snprintf(name, sizeof name, "%s", a);
         }
+        static const char *const known[] = {
+            "--help", "--no-noise", "--no-balm", "--check-isa", "--epochs", "--batch-size", "--lr",
+            "--l2", "--tau", "--rho", "--d-global", "--hidden", "--limit", "--start-epoch",
+            "--end-epoch", "--seed", "--missing-rates", "--mask-order", "--isa", "--log", "--save",
+            "--load", "--data"};
+        int is_known = 0;
+        for (size_t k = 0; k < sizeof known / sizeof known[0]; k++)
+            is_known |= !strcmp(name, known[k]);
+        if (!is_known)
+            return fail(err, errlen, "balm train: unknown flag '%s'", name);
         /* flags without a value */
         if (!strcmp(name, "--help") || !strcmp(name, "--no-noise") || !strcmp(name, "--no-balm") ||
             !strcmp(name, "--check-isa")) {
