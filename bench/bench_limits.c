@@ -1,6 +1,8 @@
-/* Machine limits in the same run: read-only sum, copy and triad over the
+/* Machine limits in the same run: read-only sum, copy, triad (c = a + s b)
+ * and in-place update (x *= s, for the kernels that modify in place) over the
  * sizes the kernels use, so every kernel's GB/s can be printed as a share of
- * what this core moves. Names: mem/{read,copy,triad}/<isa>/<shape>. */
+ * what this core moves. Ordinary stores (no streaming), as in the kernels.
+ * Names: mem/{read,copy,triad,update}/<isa>/<shape>. */
 #include <stdlib.h>
 #include <string.h>
 #include "balm/balm.h"
@@ -13,8 +15,8 @@ typedef struct mem_data {
     float sink;
 } mem_data;
 
-enum { MEM_READ, MEM_COPY, MEM_TRIAD, MEM_NKIND };
-static const char *const kind_names[MEM_NKIND] = {"read", "copy", "triad"};
+enum { MEM_READ, MEM_COPY, MEM_TRIAD, MEM_UPDATE, MEM_NKIND };
+static const char *const kind_names[MEM_NKIND] = {"read", "copy", "triad", "update"};
 
 static void mem_teardown(void *p)
 {
@@ -49,6 +51,7 @@ static void *mem_setup(const balm_bench_def *d, char *err, size_t errlen)
 typedef float (*read_fn)(size_t, const float *);
 typedef void (*copy_fn)(size_t, const float *, float *);
 typedef void (*triad_fn)(size_t, const float *, const float *, float, float *);
+typedef void (*update_fn)(size_t, float *, float);
 
 static void run_read(const balm_bench_def *d, void *p, uint64_t it)
 {
@@ -71,6 +74,13 @@ static void run_triad(const balm_bench_def *d, void *p, uint64_t it)
     ((triad_fn)d->fn)(m->n, m->a, m->b, 0.5f, m->c);
 }
 
+/* Alternate x2 and x0.5: exact, no drift into overflow or denormals. */
+static void run_update(const balm_bench_def *d, void *p, uint64_t it)
+{
+    mem_data *m = p;
+    ((update_fn)d->fn)(m->n, m->c, (it & 1) ? 0.5f : 2.0f);
+}
+
 /* Which limit ISAs this CPU runs; the portable loop only where there is no
  * SIMD version (it measures the compiler, not the machine). */
 static int limit_isa(balm_isa isa, const balm_cpu_info *ci, char *why, size_t cap)
@@ -90,7 +100,7 @@ static int limit_isa(balm_isa isa, const balm_cpu_info *ci, char *why, size_t ca
 static void add_shape(const char *shape, size_t n, const balm_cpu_info *ci)
 {
     static void (*const runs[MEM_NKIND])(const balm_bench_def *, void *, uint64_t) = {
-        run_read, run_copy, run_triad};
+        run_read, run_copy, run_triad, run_update};
     for (int k = 0; k < MEM_NKIND; k++) {
         for (int isa = 0; isa < BALM_ISA_COUNT; isa++) {
             balm_bench_def d;
@@ -105,23 +115,27 @@ static void add_shape(const char *shape, size_t n, const balm_cpu_info *ci)
             d.run = runs[k];
             d.p[0] = n;
             d.items = (double)n;
-            d.bytes = 4.0 * (double)n * (k == MEM_READ ? 1 : k == MEM_COPY ? 2 : 3);
+            /* compulsory bytes: write-allocate reads of copy/triad not counted */
+            d.bytes = 4.0 * (double)n * (k == MEM_READ ? 1 : k == MEM_TRIAD ? 3 : 2);
             switch (isa) {
             case BALM_ISA_SCALAR:
-                d.fn = k == MEM_READ   ? (void (*)(void))balm_bench_read_scalar
-                       : k == MEM_COPY ? (void (*)(void))balm_bench_copy_scalar
-                                       : (void (*)(void))balm_bench_triad_scalar;
+                d.fn = k == MEM_READ    ? (void (*)(void))balm_bench_read_scalar
+                       : k == MEM_COPY  ? (void (*)(void))balm_bench_copy_scalar
+                       : k == MEM_TRIAD ? (void (*)(void))balm_bench_triad_scalar
+                                        : (void (*)(void))balm_bench_update_scalar;
                 break;
 #if defined(__x86_64__) || defined(_M_X64)
             case BALM_ISA_AVX2:
-                d.fn = k == MEM_READ   ? (void (*)(void))balm_bench_read_avx2
-                       : k == MEM_COPY ? (void (*)(void))balm_bench_copy_avx2
-                                       : (void (*)(void))balm_bench_triad_avx2;
+                d.fn = k == MEM_READ    ? (void (*)(void))balm_bench_read_avx2
+                       : k == MEM_COPY  ? (void (*)(void))balm_bench_copy_avx2
+                       : k == MEM_TRIAD ? (void (*)(void))balm_bench_triad_avx2
+                                        : (void (*)(void))balm_bench_update_avx2;
                 break;
             case BALM_ISA_AVX512:
-                d.fn = k == MEM_READ   ? (void (*)(void))balm_bench_read_avx512
-                       : k == MEM_COPY ? (void (*)(void))balm_bench_copy_avx512
-                                       : (void (*)(void))balm_bench_triad_avx512;
+                d.fn = k == MEM_READ    ? (void (*)(void))balm_bench_read_avx512
+                       : k == MEM_COPY  ? (void (*)(void))balm_bench_copy_avx512
+                       : k == MEM_TRIAD ? (void (*)(void))balm_bench_triad_avx512
+                                        : (void (*)(void))balm_bench_update_avx512;
                 break;
 #endif
             default:

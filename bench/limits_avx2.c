@@ -47,3 +47,15 @@ void balm_bench_triad_avx2(size_t n, const float *a, const float *b, float s, fl
     for (; i < n; i++)
         c[i] = a[i] + s * b[i];
 }
+
+void balm_bench_update_avx2(size_t n, float *x, float s)
+{
+    __m256 vs = _mm256_set1_ps(s);
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        _mm256_storeu_ps(x + i, _mm256_mul_ps(vs, _mm256_loadu_ps(x + i)));
+        _mm256_storeu_ps(x + i + 8, _mm256_mul_ps(vs, _mm256_loadu_ps(x + i + 8)));
+    }
+    for (; i < n; i++)
+        x[i] *= s;
+}

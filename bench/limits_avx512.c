@@ -41,3 +41,15 @@ void balm_bench_triad_avx512(size_t n, const float *a, const float *b, float s, 
     for (; i < n; i++)
         c[i] = a[i] + s * b[i];
 }
+
+void balm_bench_update_avx512(size_t n, float *x, float s)
+{
+    __m512 vs = _mm512_set1_ps(s);
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        _mm512_storeu_ps(x + i, _mm512_mul_ps(vs, _mm512_loadu_ps(x + i)));
+        _mm512_storeu_ps(x + i + 16, _mm512_mul_ps(vs, _mm512_loadu_ps(x + i + 16)));
+    }
+    for (; i < n; i++)
+        x[i] *= s;
+}

@@ -25,3 +25,9 @@ void balm_bench_triad_scalar(size_t n, const float *a, const float *b, float s, 
     for (size_t i = 0; i < n; i++)
         c[i] = a[i] + s * b[i];
 }
+
+void balm_bench_update_scalar(size_t n, float *x, float s)
+{
+    for (size_t i = 0; i < n; i++)
+        x[i] *= s;
+}
