@@ -96,7 +96,8 @@ static int parse_float(const char *s, float *out)
         return 1;
     errno = 0;
     double v = strtod(s, &end);
-    if (errno || *end || !isfinite(v))
+    /* finite as a float too: 1e40 would become inf */
+    if (errno || *end || !isfinite(v) || !isfinite((float)v))
         return 1;
     *out = (float)v;
     return 0;
