@@ -300,9 +300,10 @@ static void test_init(void **st)
 
 /* Fewer rows than max_B and then a larger batch: the same primitives serve
  * any B <= max_B; oneDNN agrees with the plain C oracle (rel 1e-5). */
-static void test_backends_agree_varying_batch(void **st)
+static void backends_agree(int threads)
 {
-    (void)st;
+    /* the thread count applies to objects created afterwards */
+    assert_int_equal(balm_fcm_set_threads(threads), BALM_OK);
     balm_fcm_config cfg = {{9, 6, 5}, 7, 5, 6, BALM_LAYOUT_TBD, BALM_LINEAR_REF, 3};
     balm_fcm *fr, *fo;
     assert_int_equal(balm_fcm_create(&cfg, &fr), BALM_OK);
@@ -349,6 +350,21 @@ static void test_backends_agree_varying_batch(void **st)
     }
     balm_fcm_destroy(fr);
     balm_fcm_destroy(fo);
+    assert_int_equal(balm_fcm_set_threads(1), BALM_OK);
+}
+
+static void test_backends_agree_varying_batch(void **st)
+{
+    (void)st;
+    backends_agree(1);
+}
+
+/* Two oneDNN threads, and the OpenMP runtime's own setting (0). */
+static void test_backends_agree_threads(void **st)
+{
+    (void)st;
+    backends_agree(2);
+    backends_agree(0);
 }
 
 static void test_bad_input(void **st)
@@ -467,6 +483,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_fcm_iemocap_dims),
         cmocka_unit_test(test_init),
         cmocka_unit_test(test_backends_agree_varying_batch),
+        cmocka_unit_test(test_backends_agree_threads),
         cmocka_unit_test(test_bad_input),
     };
     fprintf(stderr, "FCM module tests under ISA %s\n", balm_isa_name(balm_isa_active()));
