@@ -80,6 +80,56 @@ static void path_in(char *buf, size_t n, const char *name)
     snprintf(buf, n, "%s/%s", tmpdir, name);
 }
 
+/* --log: one JSON object per line, per epoch, then the final results;
+ * --check-isa: passes at the default tolerance (1e-4) and fails at 0 when a
+ * SIMD ISA is active (its kernels differ from the scalar twins by ~1e-7). */
+static void test_log_and_check_isa(void **state)
+{
+    (void)state;
+    if (!have_fmnist())
+        skip();
+    char log[256], line[4096];
+    path_in(log, sizeof log, "run.jsonl");
+    balm_train_opts o;
+    balm_train_result r;
+    small_opts(&o);
+    o.log_path = log;
+    o.check_isa = 1;
+    assert_int_equal(balm_train_run(&o, &r), 0);
+    assert_true(r.check_max_rel >= 0 && r.check_max_rel <= BALM_CHECK_ISA_TOL);
+    FILE *f = fopen(log, "r");
+    assert_non_null(f);
+    int lines = 0, finals = 0;
+    while (fgets(line, sizeof line, f)) {
+        size_t n = strlen(line);
+        assert_true(n > 2 && line[0] == '{' && line[n - 2] == '}' && line[n - 1] == '\n');
+        lines++;
+        if (strstr(line, "\"final\":true")) {
+            finals++;
+            double f1 = -1, acc = -1;
+            assert_int_equal(sscanf(strstr(line, "\"test_f1\":"), "\"test_f1\":%lf", &f1), 1);
+            assert_int_equal(sscanf(strstr(line, "\"test_acc\":"), "\"test_acc\":%lf", &acc), 1);
+            assert_true(f1 >= 0 && f1 <= 1 && acc >= 0 && acc <= 1);
+            assert_true(fabs(f1 - r.test_f1) < 1e-5);
+            assert_non_null(strstr(line, "\"check_isa_ok\":true"));
+        } else {
+            assert_non_null(strstr(line, "\"val_f1\":"));
+            assert_non_null(strstr(line, "\"kl\":{\"l\":"));
+            assert_non_null(strstr(line, "\"check_isa\":{"));
+        }
+    }
+    fclose(f);
+    assert_int_equal(lines, o.epochs + 1);
+    assert_int_equal(finals, 1);
+    if (balm_isa_active() != BALM_ISA_SCALAR) {
+        o.check_tol = 0.0;
+        o.log_path = NULL;
+        o.epochs = 1;
+        assert_int_equal(balm_train_run(&o, &r), 1);
+        assert_true(r.check_max_rel > 0);
+    }
+}
+
 static void test_checkpoints(void **state)
 {
     (void)state;
@@ -389,6 +439,7 @@ int main(void)
         cmocka_unit_test(test_learns_and_reproducible),
         cmocka_unit_test(test_baseline_learns),
         cmocka_unit_test(test_checkpoints),
+        cmocka_unit_test(test_log_and_check_isa),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
