@@ -201,16 +201,24 @@ balm_status balm_fcm_forward(balm_fcm *f, size_t T, size_t B, const float *const
         return balm_fail(BALM_ERR_SIZE, "%s: T=%zu, B=%zu above the created max_T=%zu, max_B=%zu",
                          fn, T, B, f->cfg.max_T, f->cfg.max_B);
     const int empty = T == 0 || B == 0;
-    for (int m = 0; m < BALM_NMOD; m++) {
-        if (!empty && (!x[m] || !mask[m] || !y[m]))
+    for (int m = 0; m < BALM_NMOD && !empty; m++)
+        if (!x[m] || !mask[m] || !y[m])
             return balm_fail(BALM_ERR_NULL, "%s: %s[%d] is NULL", fn,
                              !x[m] ? "x" : !mask[m] ? "mask" : "y", m);
-        size_t n = T * B * f->cfg.d[m];
-        if (!empty && y[m] != x[m] && balm_ranges_overlap(y[m], n, x[m], n))
-            return balm_fail(BALM_ERR_ARG, "%s: y[%d] overlaps x[%d] without being equal", fn, m,
-                             m);
-        if (!empty && balm_ranges_overlap(y[m], n, mask[m], T * B))
-            return balm_fail(BALM_ERR_ARG, "%s: y[%d] overlaps mask[%d]", fn, m, m);
+    /* y[m] may be x[m] itself; otherwise no output may touch any input or
+     * another output (x and masks must survive until backward) */
+    for (int m = 0; m < BALM_NMOD && !empty; m++) {
+        const size_t n = T * B * f->cfg.d[m];
+        for (int k = 0; k < BALM_NMOD; k++) {
+            const size_t nk = T * B * f->cfg.d[k];
+            if (!(k == m && y[m] == x[m]) && balm_ranges_overlap(y[m], n, x[k], nk))
+                return balm_fail(BALM_ERR_ARG, "%s: y[%d] overlaps x[%d]%s", fn, m, k,
+                                 k == m ? " without being equal" : "");
+            if (balm_ranges_overlap(y[m], n, mask[k], T * B))
+                return balm_fail(BALM_ERR_ARG, "%s: y[%d] overlaps mask[%d]", fn, m, k);
+            if (k > m && balm_ranges_overlap(y[m], n, y[k], nk))
+                return balm_fail(BALM_ERR_ARG, "%s: y[%d] overlaps y[%d]", fn, m, k);
+        }
     }
     double t0 = now_s(), tl = balm_linear_time(0);
     f->have_fwd = 0;
@@ -284,13 +292,21 @@ balm_status balm_fcm_backward(balm_fcm *f, const float *const dy[BALM_NMOD],
                          "first)", fn);
     const size_t T = f->T, B = f->B;
     const int empty = T == 0 || B == 0;
-    for (int m = 0; m < BALM_NMOD && !empty; m++) {
+    for (int m = 0; m < BALM_NMOD && !empty; m++)
         if (!dy[m] || !dx[m])
             return balm_fail(BALM_ERR_NULL, "%s: %s[%d] is NULL", fn, !dy[m] ? "dy" : "dx", m);
-        size_t n = T * B * f->cfg.d[m];
-        if (balm_ranges_overlap(dx[m], n, dy[m], n) || balm_ranges_overlap(dx[m], n, f->x[m], n))
-            return balm_fail(BALM_ERR_ARG, "%s: dx[%d] overlaps dy[%d] or the forward's x[%d]",
-                             fn, m, m, m);
+    for (int m = 0; m < BALM_NMOD && !empty; m++) {
+        const size_t n = T * B * f->cfg.d[m];
+        for (int k = 0; k < BALM_NMOD; k++) {
+            const size_t nk = T * B * f->cfg.d[k];
+            const char *what = balm_ranges_overlap(dx[m], n, dy[k], nk) ? "dy"
+                               : balm_ranges_overlap(dx[m], n, f->x[k], nk) ? "the forward's x"
+                               : balm_ranges_overlap(dx[m], n, f->mask[k], T * B) ? "mask"
+                               : k > m && balm_ranges_overlap(dx[m], n, dx[k], nk) ? "dx"
+                                                                                   : NULL;
+            if (what)
+                return balm_fail(BALM_ERR_ARG, "%s: dx[%d] overlaps %s[%d]", fn, m, what, k);
+        }
     }
     double t0 = now_s(), tl = balm_linear_time(0);
     balm_status st = BALM_OK;

@@ -430,6 +430,11 @@ static void test_bad_input(void **st)
     const float *xo[3] = {big, xa, xv};
     float *yo[3] = {big + 1, ya, yv};
     assert_int_equal(balm_fcm_forward(f, 5, 2, xo, mk, yo), BALM_ERR_ARG);
+    float *ycross[3] = {yl, (float *)xl, yv}; /* y[a] over x[l] */
+    assert_int_equal(balm_fcm_forward(f, 5, 2, x, mk, ycross), BALM_ERR_ARG);
+    assert_non_null(strstr(balm_last_error(), "y[1] overlaps x[0]"));
+    float *ysame[3] = {yl, yl, yv}; /* two outputs in one buffer */
+    assert_int_equal(balm_fcm_forward(f, 5, 2, x, mk, ysame), BALM_ERR_ARG);
     /* a good forward, then bad backward arguments */
     assert_int_equal(balm_fcm_forward(f, 5, 2, x, mk, y), BALM_OK);
     assert_int_equal(balm_fcm_backward(f, dy, dx, 2), BALM_ERR_ARG);
@@ -437,6 +442,9 @@ static void test_bad_input(void **st)
     assert_int_equal(balm_fcm_backward(f, dy, dxn, 0), BALM_ERR_NULL);
     float *dxa_alias[3] = {dxl, (float *)xa, dxv}; /* dx over the forward's x */
     assert_int_equal(balm_fcm_backward(f, dy, dxa_alias, 0), BALM_ERR_ARG);
+    float *dx_dy[3] = {dxl, dxa, (float *)xl}; /* dx[v] over dy[l] */
+    assert_int_equal(balm_fcm_backward(f, dy, dx_dy, 0), BALM_ERR_ARG);
+    assert_non_null(strstr(balm_last_error(), "dx[2] overlaps dy[0]"));
     assert_int_equal(balm_fcm_backward(f, dy, dx, 0), BALM_OK);
     assert_int_equal(balm_fcm_param(f, BALM_FCM_NPARAM, NULL, NULL, NULL), BALM_ERR_ARG);
     /* an empty batch is valid */
