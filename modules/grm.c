@@ -188,6 +188,11 @@ balm_status balm_grm_register(balm_grm *g, int modality, float *grad, size_t n,
                          modality);
     if (!grad && n)
         return balm_fail(BALM_ERR_NULL, "%s: grad is NULL", fn);
+    /* a tensor registered twice would be rescaled twice */
+    for (size_t j = 0; j < g->nreg; j++)
+        if (balm_ranges_overlap(grad, n, g->reg[j].grad, g->reg[j].n))
+            return balm_fail(BALM_ERR_ARG, "%s: grad overlaps registered tensor %zu ('%s')", fn,
+                             j, g->reg[j].name);
     if (g->nreg == g->capreg) {
         size_t cap = g->capreg ? 2 * g->capreg : 16;
         grm_reg *r = realloc(g->reg, cap * sizeof *r);

@@ -416,6 +416,8 @@ static void test_bad_input(void **st)
     assert_int_equal(idx, 0);
     assert_int_equal(balm_grm_register(g, 2, gv, 6, "enc_v.weight", &idx), BALM_OK);
     assert_int_equal(idx, 1);
+    assert_int_equal(balm_grm_register(g, 1, gv + 2, 2, "again", &idx), BALM_ERR_ARG);
+    assert_non_null(strstr(balm_last_error(), "enc_v.weight"));
 
     balm_grm_input in;
     const float fo[4] = {1, 0, 0, 2};

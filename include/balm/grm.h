@@ -81,7 +81,8 @@ BALM_API float balm_grm_tau(const balm_grm *g);
  * at grad, owned by the caller, must stay valid). Each registered tensor has
  * its own std for the noise. name (may be NULL; copied, up to 47 chars) is
  * used in error messages. *index (may be NULL) receives the registration
- * index. */
+ * index. A range overlapping an already registered one is BALM_ERR_ARG (it
+ * would be rescaled twice). */
 BALM_API balm_status balm_grm_register(balm_grm *g, int modality, float *grad, size_t n,
                                        const char *name, size_t *index);
 /* Forget every registered tensor (e.g. before re-registering after the
