@@ -485,7 +485,8 @@ static void model_meta(run *R, uint64_t meta[BALM_CKPT_META])
     meta[2] = R->ds.d[BALM_V];
     meta[3] = R->o->hidden;
     meta[4] = R->C;
-    meta[5] = R->o->balm ? (R->o->d_global ? R->o->d_global : (R->ds.d[0] + R->ds.d[1] + R->ds.d[2]) / 4) : 0;
+    size_t dg = R->o->d_global ? R->o->d_global : (R->ds.d[0] + R->ds.d[1] + R->ds.d[2]) / 4;
+    meta[5] = R->o->balm ? (dg ? dg : 1) : 0; /* as balm_model_create picks it */
     meta[6] = (uint64_t)R->o->balm;
     meta[7] = 0;
 }
