@@ -46,41 +46,13 @@ void balm_sums_f32_avx2(size_t n, const float *x, double out[2])
 }
 
 /* ------------------------------------------------------------ Philox */
-/* lo and hi 32 bits of a * b for the 8 unsigned lanes of a: _mm256_mul_epu32
- * multiplies the even lanes; the odd ones are shifted down first. */
-static inline void mulhilo8(__m256i a, __m256i b, __m256i *lo, __m256i *hi)
-{
-    __m256i pe = _mm256_mul_epu32(a, b);
-    __m256i po = _mm256_mul_epu32(_mm256_srli_epi64(a, 32), b);
-    *lo = _mm256_blend_epi32(pe, _mm256_slli_epi64(po, 32), 0xAA);
-    *hi = _mm256_blend_epi32(_mm256_srli_epi64(pe, 32), po, 0xAA);
-}
-
-/* Philox4x32-10 of 8 blocks (counter lanes c0 = low, c1 = high 32 bits of the
- * block number), exactly as balm_philox4x32_10; outputs lane-wise r[0..3]. */
-static inline void philox8(__m256i c0, __m256i c1, const uint32_t k0[10], const uint32_t k1[10],
-                           __m256i r[4])
-{
-    const __m256i m0 = _mm256_set1_epi32((int)BALM_PHILOX_M0), m1 = _mm256_set1_epi32((int)BALM_PHILOX_M1);
-    __m256i c2 = _mm256_setzero_si256(), c3 = c2;
-    for (int i = 0; i < 10; i++) {
-        __m256i lo0, hi0, lo1, hi1;
-        mulhilo8(c0, m0, &lo0, &hi0);
-        mulhilo8(c2, m1, &lo1, &hi1);
-        c0 = _mm256_xor_si256(_mm256_xor_si256(hi1, c1), _mm256_set1_epi32((int)k0[i]));
-        c1 = lo1;
-        c2 = _mm256_xor_si256(_mm256_xor_si256(hi0, c3), _mm256_set1_epi32((int)k1[i]));
-        c3 = lo0;
-    }
-    r[0] = c0; r[1] = c1; r[2] = c2; r[3] = c3;
-}
-
-/* balm_u32_to_uniform on 8 lanes: ((r >> 9) * 2 + 1) / 2^24, exact. */
-static inline __m256 to_uniform8(__m256i r)
-{
-    __m256i j = _mm256_or_si256(_mm256_slli_epi32(_mm256_srli_epi32(r, 9), 1), _mm256_set1_epi32(1));
-    return _mm256_mul_ps(_mm256_cvtepi32_ps(j), _mm256_set1_ps(1.0f / 16777216.0f));
-}
+/* Each 32-bit word of a Philox4x32 state sits in the low half of a 64-bit
+ * lane, where _mm256_mul_epu32 reads it and writes the full 64-bit product
+ * (hi = product >> 32, lo = its low half; the garbage in the high halves is
+ * never read): 8 uops per round for 4 blocks. One round is a ~8-cycle
+ * dependency chain, so NZ_SETS independent sets are interleaved to fill the
+ * vector ports. */
+#define NZ_SETS 4
 
 typedef struct {
     uint32_t k0[10], k1[10];
@@ -97,68 +69,99 @@ static void philox_schedule(uint64_t seed, philox_keys *K)
     }
 }
 
-/* The 8 Philox blocks blk .. blk+7 as uniforms: u[i] lane j = output i of
- * block blk + j. */
-static inline void uniforms8(const philox_keys *K, uint64_t blk, __m256 u[4])
+/* balm_u32_to_uniform on 8 lanes: ((r >> 9) * 2 + 1) / 2^24, exact. */
+static inline __m256 to_uniform8(__m256i r)
 {
-    uint32_t lo[8], hi[8];
-    for (int j = 0; j < 8; j++) {
-        lo[j] = (uint32_t)(blk + (uint64_t)j);
-        hi[j] = (uint32_t)((blk + (uint64_t)j) >> 32);
-    }
-    __m256i r[4];
-    philox8(_mm256_loadu_si256((const __m256i *)lo), _mm256_loadu_si256((const __m256i *)hi),
-            K->k0, K->k1, r);
-    for (int i = 0; i < 4; i++)
-        u[i] = to_uniform8(r[i]);
+    __m256i j = _mm256_or_si256(_mm256_slli_epi32(_mm256_srli_epi32(r, 9), 1), _mm256_set1_epi32(1));
+    return _mm256_mul_ps(_mm256_cvtepi32_ps(j), _mm256_set1_ps(1.0f / 16777216.0f));
 }
 
-/* The 32 normals of blocks blk .. blk+7 in element order: o[q] holds
- * elements 8q .. 8q+7 of the run starting at element 4 blk. Box-Muller as in
- * common/philox.h, in float. */
-static inline void normals32(const philox_keys *K, uint64_t blk, __m256 o[4])
+/* Uniforms of the 16 blocks blk .. blk+15: u[i * ld + j] = output i of block
+ * blk + j, bit-identical to balm_philox4x32_10 + balm_u32_to_uniform. Sets
+ * 0/1 hold the even/odd blocks of the first 8, sets 2/3 of the next 8, so
+ * packing the low halves of (even, odd) lanes gives block order. */
+static inline void uniforms16(const philox_keys *K, uint64_t blk, float *u, size_t ld)
 {
-    __m256 u[4];
-    uniforms8(K, blk, u);
-    __m256 ra = _mm256_sqrt_ps(_mm256_mul_ps(_mm256_set1_ps(-2.0f), balm_log8(u[0])));
-    __m256 rb = _mm256_sqrt_ps(_mm256_mul_ps(_mm256_set1_ps(-2.0f), balm_log8(u[2])));
-    __m256 sa, ca, sb, cb;
-    balm_sincos2pi8(u[1], &sa, &ca);
-    balm_sincos2pi8(u[3], &sb, &cb);
-    __m256 n0 = _mm256_mul_ps(ra, ca), n1 = _mm256_mul_ps(ra, sa);
-    __m256 n2 = _mm256_mul_ps(rb, cb), n3 = _mm256_mul_ps(rb, sb);
-    /* 4 x 8 transpose: lane j of n_i goes to element 4j + i. */
-    __m256 t0 = _mm256_unpacklo_ps(n0, n1), t1 = _mm256_unpackhi_ps(n0, n1);
-    __m256 t2 = _mm256_unpacklo_ps(n2, n3), t3 = _mm256_unpackhi_ps(n2, n3);
-    __m256 a0 = _mm256_shuffle_ps(t0, t2, 0x44), a1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-    __m256 a2 = _mm256_shuffle_ps(t1, t3, 0x44), a3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-    o[0] = _mm256_permute2f128_ps(a0, a1, 0x20);
-    o[1] = _mm256_permute2f128_ps(a2, a3, 0x20);
-    o[2] = _mm256_permute2f128_ps(a0, a1, 0x31);
-    o[3] = _mm256_permute2f128_ps(a2, a3, 0x31);
+    const __m256i m0 = _mm256_set1_epi64x(BALM_PHILOX_M0), m1 = _mm256_set1_epi64x(BALM_PHILOX_M1);
+    __m256i c0[NZ_SETS], c1[NZ_SETS], c2[NZ_SETS], c3[NZ_SETS];
+    for (int s = 0; s < NZ_SETS; s++) {
+        /* set s: blocks blk + 8 (s / 2) + (s % 2) + {0, 2, 4, 6} */
+        __m256i b = _mm256_add_epi64(_mm256_set1_epi64x((long long)(blk + 8 * (uint64_t)(s / 2) + (uint64_t)(s % 2))),
+                                     _mm256_setr_epi64x(0, 2, 4, 6));
+        c0[s] = b;
+        c1[s] = _mm256_srli_epi64(b, 32);
+        c2[s] = c3[s] = _mm256_setzero_si256();
+    }
+    for (int i = 0; i < 10; i++) {
+        const __m256i k0 = _mm256_set1_epi32((int)K->k0[i]), k1 = _mm256_set1_epi32((int)K->k1[i]);
+        for (int s = 0; s < NZ_SETS; s++) {
+            __m256i p0 = _mm256_mul_epu32(c0[s], m0), p1 = _mm256_mul_epu32(c2[s], m1);
+            c0[s] = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(p1, 32), c1[s]), k0);
+            c1[s] = p1;
+            c2[s] = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(p0, 32), c3[s]), k1);
+            c3[s] = p0;
+        }
+    }
+    for (int h = 0; h < 2; h++) {
+        const int e = 2 * h, o = 2 * h + 1;
+        _mm256_storeu_ps(u + 0 * ld + 8 * h, to_uniform8(_mm256_blend_epi32(c0[e], _mm256_slli_epi64(c0[o], 32), 0xAA)));
+        _mm256_storeu_ps(u + 1 * ld + 8 * h, to_uniform8(_mm256_blend_epi32(c1[e], _mm256_slli_epi64(c1[o], 32), 0xAA)));
+        _mm256_storeu_ps(u + 2 * ld + 8 * h, to_uniform8(_mm256_blend_epi32(c2[e], _mm256_slli_epi64(c2[o], 32), 0xAA)));
+        _mm256_storeu_ps(u + 3 * ld + 8 * h, to_uniform8(_mm256_blend_epi32(c3[e], _mm256_slli_epi64(c3[o], 32), 0xAA)));
+    }
+}
+
+/* Blocks per chunk: the uniforms (4 x NZ_BLK) and normals (4 NZ_BLK) of one
+ * chunk live on the stack. Two passes per chunk: Philox for all blocks, then
+ * Box-Muller, so each pass has long independent chains. */
+#define NZ_BLK 64
+
+/* The 4 NZ_BLK normals of blocks blk .. blk+NZ_BLK-1 in element order
+ * (z[p] is element 4 blk + p). Box-Muller as in common/philox.h, in float:
+ * n0 = sqrt(-2 ln u0) cos(2 pi u1), n1 = ... sin(2 pi u1), n2, n3 alike. */
+static void normals_chunk(const philox_keys *K, uint64_t blk, float *z)
+{
+    float u[4 * NZ_BLK];
+    for (int j = 0; j < NZ_BLK; j += 16)
+        uniforms16(K, blk + (uint64_t)j, u + j, NZ_BLK);
+    for (int j = 0; j < NZ_BLK; j += 8) {
+        __m256 u0 = _mm256_loadu_ps(u + j), u1 = _mm256_loadu_ps(u + NZ_BLK + j);
+        __m256 u2 = _mm256_loadu_ps(u + 2 * NZ_BLK + j), u3 = _mm256_loadu_ps(u + 3 * NZ_BLK + j);
+        /* u is in [2^-24, 1): normal and finite, so the log core suffices. */
+        __m256 ra = _mm256_sqrt_ps(_mm256_mul_ps(_mm256_set1_ps(-2.0f), balm_log8_core(u0, _mm256_setzero_ps())));
+        __m256 rb = _mm256_sqrt_ps(_mm256_mul_ps(_mm256_set1_ps(-2.0f), balm_log8_core(u2, _mm256_setzero_ps())));
+        __m256 sa, ca, sb, cb;
+        balm_sincos2pi8(u1, &sa, &ca);
+        balm_sincos2pi8(u3, &sb, &cb);
+        __m256 n0 = _mm256_mul_ps(ra, ca), n1 = _mm256_mul_ps(ra, sa);
+        __m256 n2 = _mm256_mul_ps(rb, cb), n3 = _mm256_mul_ps(rb, sb);
+        /* 4 x 8 transpose: lane b of n_i goes to element 4b + i. */
+        __m256 t0 = _mm256_unpacklo_ps(n0, n1), t1 = _mm256_unpackhi_ps(n0, n1);
+        __m256 t2 = _mm256_unpacklo_ps(n2, n3), t3 = _mm256_unpackhi_ps(n2, n3);
+        __m256 a0 = _mm256_shuffle_ps(t0, t2, 0x44), a1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+        __m256 a2 = _mm256_shuffle_ps(t1, t3, 0x44), a3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+        float *zp = z + 4 * j;
+        _mm256_storeu_ps(zp, _mm256_permute2f128_ps(a0, a1, 0x20));
+        _mm256_storeu_ps(zp + 8, _mm256_permute2f128_ps(a2, a3, 0x20));
+        _mm256_storeu_ps(zp + 16, _mm256_permute2f128_ps(a0, a1, 0x31));
+        _mm256_storeu_ps(zp + 24, _mm256_permute2f128_ps(a2, a3, 0x31));
+    }
 }
 
 void balm_vuniform_f32_avx2(uint64_t seed, uint64_t offset, size_t n, float *out)
 {
     philox_keys K;
     philox_schedule(seed, &K);
-    float buf[32];
+    float u[4 * 16];
     uint64_t blk = offset >> 2;
-    /* Element offset + i sits at position offset + i - 4 blk of the run. */
-    size_t skip = (size_t)(offset & 3), done = 0;
+    /* Element offset + i is at position offset + i - 4 blk of the run. */
+    size_t p = (size_t)(offset & 3), done = 0;
     while (done < n) {
-        __m256 u[4];
-        uniforms8(&K, blk, u);
-        float lanes[4][8];
-        for (int i = 0; i < 4; i++)
-            _mm256_storeu_ps(lanes[i], u[i]);
-        for (int i = 0; i < 4; i++)
-            for (int j = 0; j < 8; j++)
-                buf[4 * j + i] = lanes[i][j];
-        for (size_t p = skip; p < 32 && done < n; p++)
-            out[done++] = buf[p];
-        skip = 0;
-        blk += 8;
+        uniforms16(&K, blk, u, 16);
+        for (; p < 64 && done < n; p++)
+            out[done++] = u[(p % 4) * 16 + p / 4];
+        p = 0;
+        blk += 16;
     }
 }
 
@@ -168,29 +171,27 @@ void balm_scale_noise_f32_avx2(size_t n, float *x, float alpha, float sd, uint64
     philox_keys K;
     philox_schedule(seed, &K);
     const __m256 va = _mm256_set1_ps(alpha), vs = _mm256_set1_ps(sd);
+    float z[4 * NZ_BLK];
     uint64_t blk = offset >> 2;
-    /* Runs of 32 elements start at element 4 blk, i.e. at x[-skip] first. */
-    size_t skip = (size_t)(offset & 3), i = 0;
+    /* Chunks start at element 4 blk: the first one at x[-(offset & 3)]. */
+    size_t p0 = (size_t)(offset & 3), i = 0;
     while (i < n) {
-        __m256 o[4];
-        normals32(&K, blk, o);
-        if (skip == 0 && n - i >= 32) {
-            /* x*alpha + sd*z rounded like the scalar twin (no FMA). */
-            for (int q = 0; q < 4; q++) {
-                float *xp = x + i + 8 * q;
-                _mm256_storeu_ps(xp, _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(xp), va),
-                                                   _mm256_mul_ps(vs, o[q])));
-            }
-            i += 32;
-        } else {
-            /* First run (offset not a multiple of 4) or the last one. */
-            float z[32];
-            for (int q = 0; q < 4; q++)
-                _mm256_storeu_ps(z + 8 * q, o[q]);
-            for (size_t p = skip; p < 32 && i < n; p++, i++)
-                x[i] = x[i] * alpha + sd * z[p];
+        normals_chunk(&K, blk, z);
+        size_t len = 4 * NZ_BLK - p0 < n - i ? 4 * NZ_BLK - p0 : n - i;
+        const float *zp = z + p0;
+        float *xp = x + i;
+        /* x*alpha + sd*z rounded like the scalar twin (no FMA). */
+        size_t k = 0;
+        for (; k + 8 <= len; k += 8)
+            _mm256_storeu_ps(xp + k, _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(xp + k), va),
+                                                   _mm256_mul_ps(vs, _mm256_loadu_ps(zp + k))));
+        if (k < len) {
+            __m256i msk = balm_tail_mask(len - k);
+            _mm256_maskstore_ps(xp + k, msk, _mm256_add_ps(_mm256_mul_ps(_mm256_maskload_ps(xp + k, msk), va),
+                                                           _mm256_mul_ps(vs, _mm256_maskload_ps(zp + k, msk))));
         }
-        skip = 0;
-        blk += 8;
+        i += len;
+        p0 = 0;
+        blk += NZ_BLK;
     }
 }

@@ -102,14 +102,12 @@ static inline __m256 balm_exp8(__m256 x)
 
 /* --------------------------------------------------------------- log */
 /* log(x) = e ln2 + log(m), m in [sqrt(1/2), sqrt(2)), log(1+f) = f - f^2/2 +
- * f^3 P(f) (Cephes logf), e ln2 split hi/lo. Denormals are scaled by 2^23
- * first. Special cases are patched with blends at the end. */
-static inline __m256 balm_log8(__m256 x)
+ * f^3 P(f) (Cephes logf), e ln2 split hi/lo. balm_log8_core takes x > 0
+ * normal and finite and subtracts `ebias` from its exponent; balm_log8_pos also
+ * takes denormals (scaled by 2^23 first) and 0 (a finite garbage value: the
+ * caller masks it); balm_log8 handles every input. */
+static inline __m256 balm_log8_core(__m256 xs, __m256 ebias)
 {
-    const __m256 tiny = BALM_V8(1.17549435e-38f);
-    __m256 isden = _mm256_cmp_ps(x, tiny, _CMP_LT_OQ);
-    __m256 xs = _mm256_blendv_ps(x, _mm256_mul_ps(x, BALM_V8(8388608.0f)), isden);
-    __m256 ebias = _mm256_blendv_ps(BALM_V8(0.0f), BALM_V8(23.0f), isden);
     __m256i xi = _mm256_castps_si256(xs);
     /* Exponent and mantissa in [0.5, 1). */
     __m256i ei = _mm256_sub_epi32(_mm256_srli_epi32(xi, 23), _mm256_set1_epi32(126));
@@ -121,20 +119,34 @@ static inline __m256 balm_log8(__m256 x)
     e = _mm256_sub_ps(e, _mm256_and_ps(small, BALM_V8(1.0f)));
     __m256 f = _mm256_sub_ps(_mm256_add_ps(m, _mm256_and_ps(small, m)), BALM_V8(1.0f));
     __m256 z = _mm256_mul_ps(f, f);
-    __m256 y = BALM_V8(7.0376836292E-2f);
-    y = _mm256_fmadd_ps(y, f, BALM_V8(-1.1514610310E-1f));
-    y = _mm256_fmadd_ps(y, f, BALM_V8(1.1676998740E-1f));
-    y = _mm256_fmadd_ps(y, f, BALM_V8(-1.2420140846E-1f));
-    y = _mm256_fmadd_ps(y, f, BALM_V8(1.4249322787E-1f));
-    y = _mm256_fmadd_ps(y, f, BALM_V8(-1.6668057665E-1f));
-    y = _mm256_fmadd_ps(y, f, BALM_V8(2.0000714765E-1f));
-    y = _mm256_fmadd_ps(y, f, BALM_V8(-2.4999993993E-1f));
-    y = _mm256_fmadd_ps(y, f, BALM_V8(3.3333331174E-1f));
+    /* P(f) by Estrin's scheme: a 4-FMA-deep chain instead of Horner's 8,
+     * which is what bounds the throughput of the kernels using it. */
+    __m256 z2 = _mm256_mul_ps(z, z);
+    __m256 q0 = _mm256_fmadd_ps(BALM_V8(-2.4999993993E-1f), f, BALM_V8(3.3333331174E-1f));
+    __m256 q1 = _mm256_fmadd_ps(BALM_V8(-1.6668057665E-1f), f, BALM_V8(2.0000714765E-1f));
+    __m256 q2 = _mm256_fmadd_ps(BALM_V8(-1.2420140846E-1f), f, BALM_V8(1.4249322787E-1f));
+    __m256 q3 = _mm256_fmadd_ps(BALM_V8(-1.1514610310E-1f), f, BALM_V8(1.1676998740E-1f));
+    __m256 r0 = _mm256_fmadd_ps(q1, z, q0);
+    __m256 r1 = _mm256_fmadd_ps(BALM_V8(7.0376836292E-2f), z, q3);
+    r1 = _mm256_fmadd_ps(r1, z, q2);
+    __m256 y = _mm256_fmadd_ps(r1, z2, r0);
     y = _mm256_mul_ps(_mm256_mul_ps(y, f), z);
     y = _mm256_fmadd_ps(e, BALM_V8(-2.12194440e-4f), y);
     y = _mm256_fmadd_ps(z, BALM_V8(-0.5f), y);
     __m256 r = _mm256_add_ps(f, y);
-    r = _mm256_fmadd_ps(e, BALM_V8(0.693359375f), r);
+    return _mm256_fmadd_ps(e, BALM_V8(0.693359375f), r);
+}
+
+static inline __m256 balm_log8_pos(__m256 x)
+{
+    __m256 isden = _mm256_cmp_ps(x, BALM_V8(1.17549435e-38f), _CMP_LT_OQ);
+    __m256 xs = _mm256_blendv_ps(x, _mm256_mul_ps(x, BALM_V8(8388608.0f)), isden);
+    return balm_log8_core(xs, _mm256_and_ps(isden, BALM_V8(23.0f)));
+}
+
+static inline __m256 balm_log8(__m256 x)
+{
+    __m256 r = balm_log8_pos(x);
     /* x = 0 -> -inf; x < 0 or NaN -> NaN; x = +inf -> +inf. */
     const __m256 inf = BALM_V8(INFINITY);
     r = _mm256_blendv_ps(r, _mm256_sub_ps(_mm256_setzero_ps(), inf), _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_EQ_OQ));
@@ -147,9 +159,9 @@ static inline __m256 balm_log8(__m256 x)
  * by 1+y (Goldberg's correction); exact y for tiny y. */
 static inline __m256 balm_log1p8_pos(__m256 y)
 {
-    __m256 u = _mm256_add_ps(BALM_V8(1.0f), y);
+    __m256 u = _mm256_add_ps(BALM_V8(1.0f), y); /* in [1, 2]: the core suffices */
     __m256 corr = _mm256_div_ps(_mm256_sub_ps(y, _mm256_sub_ps(u, BALM_V8(1.0f))), u);
-    return _mm256_add_ps(balm_log8(u), corr);
+    return _mm256_add_ps(balm_log8_core(u, _mm256_setzero_ps()), corr); /* NaN y: NaN corr */
 }
 
 /* ----------------------------------------------------------- sigmoid */
