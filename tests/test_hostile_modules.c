@@ -197,10 +197,13 @@ static void test_fcm_forward_hostile(void **state)
     float *y_null[3] = {y[0], y[1], NULL};
     EXPECT("fcm_forward y[2] = NULL", balm_fcm_forward(f, FT, FB, x, m, y_null), BALM_ERR_NULL,
            "y[2]");
-    /* y of one modality overlapping its own mask. */
-    float *y_on_mask[3] = {y[0], (float *)m[1] - 3, y[2]};
-    EXPECT("fcm_forward y[1] overlapping mask[1]", balm_fcm_forward(f, FT, FB, x, m, y_on_mask),
-           BALM_ERR_ARG, "mask[1]");
+    /* y of one modality overlapping its own mask (and nothing else). */
+    static float ym[FT * FB * DA + 10];
+    memcpy(ym + FT * FB * DA - 10, m[1], FT * FB * sizeof(float));
+    const float *m_in_y[3] = {m[0], ym + FT * FB * DA - 10, m[2]};
+    float *y_on_mask[3] = {y[0], ym, y[2]};
+    EXPECT("fcm_forward y[1] overlapping mask[1]",
+           balm_fcm_forward(f, FT, FB, x, m_in_y, y_on_mask), BALM_ERR_ARG, "mask[1]");
     assert_memory_equal(io, ref, sizeof *io);
     /* T and B far above the maximum, and their product overflowing. */
     EXPECT("fcm_forward T = SIZE_MAX", balm_fcm_forward(f, SIZE_MAX, 1, x, m, y), BALM_ERR_SIZE,
@@ -239,10 +242,9 @@ static void test_fcm_forward_hostile(void **state)
 
 /* Outputs of one modality aliasing inputs of another. The header only allows
  * y[m] == x[m]; anything else must be refused before the first store (or,
- * if accepted, give the same numbers as without the alias).
- * KNOWN BUG until modules/fcm.c checks cross-modality overlaps: y[0] over
- * x[1] is accepted and silently corrupts y[1]; y[0] over mask[1] writes y[0]
- * and then fails with BALM_ERR_MASK (an output written by a refused call). */
+ * if accepted, give the same numbers as without the alias). Regression test:
+ * before e173a8e, y[0] over x[1] was accepted and silently corrupted y[1],
+ * and y[0] over mask[1] wrote y[0], then failed with BALM_ERR_MASK. */
 static void test_fcm_cross_modality_alias(void **state)
 {
     (void)state;
@@ -284,7 +286,7 @@ static void test_fcm_cross_modality_alias(void **state)
     free(ref);
     balm_fcm_destroy(f);
     if (wrong || written)
-        fail_msg("KNOWN BUG (modules/fcm.c): cross-modality aliasing not refused (%s%s)",
+        fail_msg("cross-modality aliasing not refused (%s%s)",
                  wrong ? "y[0] == x[1] corrupts y[1]" : "",
                  written ? "; y[0] over mask[1] written before BALM_ERR_MASK" : "");
 }
@@ -591,6 +593,25 @@ static void test_grm_step_hostile(void **state)
     balm_grm_destroy(g);
 }
 
+/* Two registered tensors sharing memory would be rescaled (and noised)
+ * twice: refused (since 112aea5). */
+static void test_grm_register_overlap(void **state)
+{
+    (void)state;
+    balm_grm *g = make_grm();
+    float grad[16] = {0};
+    assert_int_equal(balm_grm_register(g, BALM_L, grad, 8, "a", NULL), BALM_OK);
+    EXPECT("grm_register the same tensor twice", balm_grm_register(g, BALM_L, grad, 8, "b", NULL),
+           BALM_ERR_ARG, "balm_grm_register");
+    EXPECT("grm_register a tensor overlapping by one element (other modality)",
+           balm_grm_register(g, BALM_V, grad + 7, 8, "c", NULL), BALM_ERR_ARG,
+           "balm_grm_register");
+    balm_status st = balm_grm_register(g, BALM_V, grad + 8, 8, "d", NULL);
+    report("grm_register the adjacent, disjoint tensor", st);
+    assert_int_equal(st, BALM_OK);
+    balm_grm_destroy(g);
+}
+
 static void test_grm_state_and_params(void **state)
 {
     (void)state;
@@ -630,6 +651,7 @@ int main(void)
         cmocka_unit_test(test_grm_null_objects),
         cmocka_unit_test(test_grm_bad_configs),
         cmocka_unit_test(test_grm_step_hostile),
+        cmocka_unit_test(test_grm_register_overlap),
         cmocka_unit_test(test_grm_state_and_params),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
