@@ -9,6 +9,7 @@
 struct balm_linear {
     size_t in, out, max_rows;
     balm_linear_backend be;
+    float *acc; /* plain C path: one row of max(in, out) floats */
 #ifdef BALM_HAVE_ONEDNN
     balm_linear_dnn *dnn;
 #endif
@@ -40,36 +41,47 @@ void balm_linear_ref_fwd(size_t rows, size_t in, size_t out, const float *x, con
     }
 }
 
+/* Both backward loops stream rows contiguously into a scratch row `acc` and
+ * still add the terms of every element in ascending order from 0, so the
+ * result is the same as the textbook loop order, bit for bit. */
 void balm_linear_ref_bwd_data(size_t rows, size_t in, size_t out, const float *dy,
-                              const float *W, float *dx, int accumulate)
+                              const float *W, float *dx, int accumulate, float *acc)
 {
     for (size_t r = 0; r < rows; r++) {
         float *dxr = dx + r * in;
         const float *dyr = dy + r * out;
-        for (size_t k = 0; k < in; k++) {
-            float acc = 0.0f;
-            for (size_t o = 0; o < out; o++)
-                acc += dyr[o] * W[o * in + k];
-            dxr[k] = accumulate ? dxr[k] + acc : acc;
+        for (size_t k = 0; k < in; k++)
+            acc[k] = 0.0f;
+        for (size_t o = 0; o < out; o++) {
+            const float g = dyr[o], *wo = W + o * in;
+            for (size_t k = 0; k < in; k++)
+                acc[k] += g * wo[k];
         }
+        for (size_t k = 0; k < in; k++)
+            dxr[k] = accumulate ? dxr[k] + acc[k] : acc[k];
     }
 }
 
 void balm_linear_ref_bwd_weights(size_t rows, size_t in, size_t out, const float *dy,
-                                 const float *x, float *dW, float *db, int accumulate)
+                                 const float *x, float *dW, float *db, int accumulate,
+                                 float *acc)
 {
     for (size_t o = 0; o < out; o++) {
-        for (size_t k = 0; k < in; k++) {
-            float acc = 0.0f;
-            for (size_t r = 0; r < rows; r++)
-                acc += dy[r * out + o] * x[r * in + k];
-            dW[o * in + k] = accumulate ? dW[o * in + k] + acc : acc;
+        float *dwo = dW + o * in;
+        for (size_t k = 0; k < in; k++)
+            acc[k] = 0.0f;
+        for (size_t r = 0; r < rows; r++) {
+            const float g = dy[r * out + o], *xr = x + r * in;
+            for (size_t k = 0; k < in; k++)
+                acc[k] += g * xr[k];
         }
+        for (size_t k = 0; k < in; k++)
+            dwo[k] = accumulate ? dwo[k] + acc[k] : acc[k];
         if (db) {
-            float acc = 0.0f;
+            float sum = 0.0f;
             for (size_t r = 0; r < rows; r++)
-                acc += dy[r * out + o];
-            db[o] = accumulate ? db[o] + acc : acc;
+                sum += dy[r * out + o];
+            db[o] = accumulate ? db[o] + sum : sum;
         }
     }
 }
@@ -138,6 +150,10 @@ balm_status balm_linear_create(size_t in, size_t out, size_t max_rows,
     l->out = out;
     l->max_rows = max_rows;
     l->be = balm_linear_backend_resolve(backend);
+    if (l->be == BALM_LINEAR_REF && !(l->acc = malloc((in > out ? in : out) * sizeof(float)))) {
+        free(l);
+        return balm_fail(BALM_ERR_NOMEM, "%s: out of memory", fn);
+    }
 #ifdef BALM_HAVE_ONEDNN
     if (l->be == BALM_LINEAR_ONEDNN) {
         balm_status s = balm_linear_dnn_create(in, out, max_rows, &l->dnn);
@@ -158,6 +174,7 @@ void balm_linear_destroy(balm_linear *lin)
 #ifdef BALM_HAVE_ONEDNN
     balm_linear_dnn_destroy(lin->dnn);
 #endif
+    free(lin->acc);
     free(lin);
 }
 
@@ -217,7 +234,7 @@ balm_status balm_linear_backward_data(balm_linear *lin, size_t rows, const float
         s = balm_linear_dnn_bwd_data(lin->dnn, rows, dy, W, dx, accumulate);
     else
 #endif
-        balm_linear_ref_bwd_data(rows, lin->in, lin->out, dy, W, dx, accumulate);
+        balm_linear_ref_bwd_data(rows, lin->in, lin->out, dy, W, dx, accumulate, lin->acc);
     balm_linear_secs += now_s() - t0;
     return s;
 }
@@ -257,7 +274,8 @@ balm_status balm_linear_backward_weights(balm_linear *lin, size_t rows, const fl
             }
     } else
 #endif
-        balm_linear_ref_bwd_weights(rows, lin->in, lin->out, dy, x, dW, db, accumulate);
+        balm_linear_ref_bwd_weights(rows, lin->in, lin->out, dy, x, dW, db, accumulate,
+                                    lin->acc);
     balm_linear_secs += now_s() - t0;
     return s;
 }

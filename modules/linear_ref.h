@@ -6,13 +6,16 @@
 #include <stddef.h>
 #include "linear.h"
 
-/* Plain loops, float accumulation in a fixed order (k ascending). */
+/* Plain loops, float accumulation in a fixed order (the summed index
+ * ascending, from 0, then added to the old value when accumulating). acc is
+ * scratch of max(in, out) floats. */
 void balm_linear_ref_fwd(size_t rows, size_t in, size_t out, const float *x, const float *W,
                          const float *b, float *y);
 void balm_linear_ref_bwd_data(size_t rows, size_t in, size_t out, const float *dy,
-                              const float *W, float *dx, int accumulate);
+                              const float *W, float *dx, int accumulate, float *acc);
 void balm_linear_ref_bwd_weights(size_t rows, size_t in, size_t out, const float *dy,
-                                 const float *x, float *dW, float *db, int accumulate);
+                                 const float *x, float *dW, float *db, int accumulate,
+                                 float *acc);
 
 #ifdef BALM_HAVE_ONEDNN
 /* oneDNN backend state, created for (in, out, max_rows); linear_onednn.c. */
