@@ -1,12 +1,17 @@
-/* Sigmoid gate, AVX2. sigmoid(e[b][d]) is computed once per (b, d) block and
- * reused for every step t; gate_bwd writes dx and accumulates de in the same
- * pass over x and dy. Products are rounded as in the scalar twin (no FMA), so
- * the only difference from it is the vector sigmoid (<= 2 ulp). */
+/* Sigmoid gate, AVX2. The dense [B][D] index space of e and de is cut into
+ * tiles of GATE_TILE consecutive (b, d) pairs; 2 sigmoid(e) of a tile is
+ * computed once, on the stack, and reused for every step t, and each step
+ * then reads the tile's rows in memory order (for step-major data with
+ * small D one tile spans several samples, so the streams stay long).
+ * gate_bwd writes dx and accumulates de (in the de output itself, t in
+ * ascending order as in the scalar twin) in the same pass over x and dy.
+ * Products are rounded as in the scalar twin (no FMA), so the only
+ * difference from it is the vector sigmoid (<= 2 ulp). */
 #include "kernels.h"
 #include "x86/vecmath_avx2.h"
 
-/* Channels per block: g (and the de partial sums) live on the stack, in L1. */
-#define GATE_DB 1024
+/* (b, d) pairs per tile: the 16 KiB of gate factors stay in L1/L2. */
+#define GATE_TILE 4096
 
 /* Beyond this |e|, exp(|e|) overflows in float and the scalar twin's
  * 1/(1+expf(-e)) is exactly 0 (e < 0) or its s(-e) factor is (e > 0). */
@@ -20,7 +25,7 @@ static inline __m256 gate8(__m256 e)
     return _mm256_andnot_ps(_mm256_cmp_ps(e, _mm256_set1_ps(-GATE_EXP_MAX), _CMP_LT_OQ), _mm256_add_ps(s, s));
 }
 
-/* g[d] = 2 sigmoid(e[d]) for d < n (n <= GATE_DB). */
+/* g[i] = 2 sigmoid(e[i]) for i < n. */
 static void gate_factors(const float *e, size_t n, float *g)
 {
     size_t d = 0;
@@ -41,86 +46,95 @@ static void zero_row(float *y, size_t n)
         _mm256_maskstore_ps(y + d, balm_tail_mask(n - d), _mm256_setzero_ps());
 }
 
+/* y = g x over one row segment. */
+static inline void mul_row(float *y, const float *g, const float *x, size_t n)
+{
+    size_t d = 0;
+    for (; d + 8 <= n; d += 8)
+        _mm256_storeu_ps(y + d, _mm256_mul_ps(_mm256_loadu_ps(g + d), _mm256_loadu_ps(x + d)));
+    if (d < n) {
+        __m256i msk = balm_tail_mask(n - d);
+        _mm256_maskstore_ps(y + d, msk, _mm256_mul_ps(_mm256_maskload_ps(g + d, msk), _mm256_maskload_ps(x + d, msk)));
+    }
+}
+
+/* dx = g dy and acc += dy x over one row segment. */
+static inline void bwd_row(float *dx, float *acc, const float *g, const float *x, const float *dy, size_t n)
+{
+    size_t d = 0;
+    for (; d + 8 <= n; d += 8) {
+        __m256 vdy = _mm256_loadu_ps(dy + d);
+        _mm256_storeu_ps(dx + d, _mm256_mul_ps(_mm256_loadu_ps(g + d), vdy));
+        _mm256_storeu_ps(acc + d, _mm256_add_ps(_mm256_loadu_ps(acc + d), _mm256_mul_ps(vdy, _mm256_loadu_ps(x + d))));
+    }
+    if (d < n) {
+        __m256i msk = balm_tail_mask(n - d);
+        __m256 vdy = _mm256_maskload_ps(dy + d, msk);
+        _mm256_maskstore_ps(dx + d, msk, _mm256_mul_ps(_mm256_maskload_ps(g + d, msk), vdy));
+        _mm256_maskstore_ps(acc + d, msk, _mm256_add_ps(_mm256_maskload_ps(acc + d, msk),
+                                                        _mm256_mul_ps(vdy, _mm256_maskload_ps(x + d, msk))));
+    }
+}
+
 void balm_gate_fwd_f32_avx2(const balm_seq *L, const float *x, const float *m, const float *e,
                             float *y)
 {
-    float g[GATE_DB];
-    for (size_t b = 0; b < L->B; b++)
-        for (size_t d0 = 0; d0 < L->D; d0 += GATE_DB) {
-            size_t n = L->D - d0 < GATE_DB ? L->D - d0 : GATE_DB;
-            gate_factors(e + b * L->D + d0, n, g);
-            for (size_t t = 0; t < L->T; t++) {
-                size_t off = t * L->x_step + b * L->x_sample + d0;
-                float *yr = y + off;
-                if (m[t * L->m_step + b * L->m_sample] == 0.0f) {
-                    zero_row(yr, n); /* x is not read: it may be NaN */
-                    continue;
-                }
-                const float *xr = x + off;
-                size_t d = 0;
-                for (; d + 8 <= n; d += 8)
-                    _mm256_storeu_ps(yr + d, _mm256_mul_ps(_mm256_loadu_ps(g + d), _mm256_loadu_ps(xr + d)));
-                if (d < n) {
-                    __m256i msk = balm_tail_mask(n - d);
-                    _mm256_maskstore_ps(yr + d, msk, _mm256_mul_ps(_mm256_maskload_ps(g + d, msk),
-                                                                   _mm256_maskload_ps(xr + d, msk)));
-                }
+    float g[GATE_TILE];
+    const size_t D = L->D, BD = L->B * L->D;
+    for (size_t f0 = 0; f0 < BD; f0 += GATE_TILE) {
+        size_t f1 = BD - f0 < GATE_TILE ? BD : f0 + GATE_TILE;
+        gate_factors(e + f0, f1 - f0, g);
+        for (size_t t = 0; t < L->T; t++)
+            /* The tile's segments: sample b, channels d .. d+len-1. */
+            for (size_t f = f0; f < f1;) {
+                size_t b = f / D, d = f % D, len = D - d < f1 - f ? D - d : f1 - f;
+                size_t off = t * L->x_step + b * L->x_sample + d;
+                if (m[t * L->m_step + b * L->m_sample] == 0.0f)
+                    zero_row(y + off, len); /* x is not read: it may be NaN */
+                else
+                    mul_row(y + off, g + (f - f0), x + off, len);
+                f += len;
             }
-        }
+    }
 }
 
 void balm_gate_bwd_f32_avx2(const balm_seq *L, const float *x, const float *m, const float *e,
                             const float *dy, float *dx, float *de)
 {
-    float g[GATE_DB], acc[GATE_DB];
-    for (size_t b = 0; b < L->B; b++)
-        for (size_t d0 = 0; d0 < L->D; d0 += GATE_DB) {
-            size_t n = L->D - d0 < GATE_DB ? L->D - d0 : GATE_DB;
-            gate_factors(e + b * L->D + d0, n, g);
-            for (size_t d = 0; d < n; d++)
-                acc[d] = 0.0f;
-            for (size_t t = 0; t < L->T; t++) {
-                size_t off = t * L->x_step + b * L->x_sample + d0;
-                float *dxr = dx + off;
-                if (m[t * L->m_step + b * L->m_sample] == 0.0f) {
-                    zero_row(dxr, n);
-                    continue;
-                }
-                const float *xr = x + off, *dyr = dy + off;
-                size_t d = 0;
-                for (; d + 8 <= n; d += 8) {
-                    __m256 vdy = _mm256_loadu_ps(dyr + d);
-                    _mm256_storeu_ps(dxr + d, _mm256_mul_ps(_mm256_loadu_ps(g + d), vdy));
-                    _mm256_storeu_ps(acc + d, _mm256_add_ps(_mm256_loadu_ps(acc + d),
-                                                            _mm256_mul_ps(vdy, _mm256_loadu_ps(xr + d))));
-                }
-                if (d < n) {
-                    __m256i msk = balm_tail_mask(n - d);
-                    __m256 vdy = _mm256_maskload_ps(dyr + d, msk);
-                    _mm256_maskstore_ps(dxr + d, msk, _mm256_mul_ps(_mm256_maskload_ps(g + d, msk), vdy));
-                    _mm256_maskstore_ps(acc + d, msk,
-                                        _mm256_add_ps(_mm256_maskload_ps(acc + d, msk),
-                                                      _mm256_mul_ps(vdy, _mm256_maskload_ps(xr + d, msk))));
-                }
+    float g[GATE_TILE];
+    const size_t D = L->D, BD = L->B * L->D;
+    for (size_t f0 = 0; f0 < BD; f0 += GATE_TILE) {
+        size_t f1 = BD - f0 < GATE_TILE ? BD : f0 + GATE_TILE, n = f1 - f0;
+        gate_factors(e + f0, n, g);
+        zero_row(de + f0, n); /* the sums of dy x over t, in place */
+        for (size_t t = 0; t < L->T; t++)
+            for (size_t f = f0; f < f1;) {
+                size_t b = f / D, d = f % D, len = D - d < f1 - f ? D - d : f1 - f;
+                size_t off = t * L->x_step + b * L->x_sample + d;
+                if (m[t * L->m_step + b * L->m_sample] == 0.0f)
+                    zero_row(dx + off, len);
+                else
+                    bwd_row(dx + off, de + f, g + (f - f0), x + off, dy + off, len);
+                f += len;
             }
-            /* de = acc * 2 s(e) s(-e) (1 - s as s(-e): no cancellation near
-             * s = 1); exactly 0 where that factor underflows to 0, even if
-             * acc is inf or NaN, as in the scalar twin. */
-            const float *eb = e + b * L->D + d0;
-            float *deb = de + b * L->D + d0;
-            for (size_t d = 0; d < n; d += 8) {
-                __m256i msk = balm_tail_mask(n - d < 8 ? n - d : 8);
-                __m256 ev = _mm256_maskload_ps(eb + d, msk);
-                __m256 sn = balm_sigmoid8(_mm256_sub_ps(_mm256_setzero_ps(), ev));
-                __m256 gg = _mm256_mul_ps(_mm256_maskload_ps(g + d, msk), sn);
-                /* Where exp(|e|) overflows in float (|e| > 88.7228317) the
-                 * scalar factor is exactly 0; ours would be a denormal. Agree
-                 * with it, so an inf or NaN sum gives 0 in both. */
-                __m256 ae = _mm256_and_ps(ev, _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF)));
-                gg = _mm256_andnot_ps(_mm256_cmp_ps(ae, _mm256_set1_ps(GATE_EXP_MAX), _CMP_GT_OQ), gg);
-                __m256 v = _mm256_mul_ps(_mm256_maskload_ps(acc + d, msk), gg);
-                v = _mm256_andnot_ps(_mm256_cmp_ps(gg, _mm256_setzero_ps(), _CMP_EQ_OQ), v);
-                _mm256_maskstore_ps(deb + d, msk, v);
-            }
+        /* de = sum * 2 s(e) s(-e) (1 - s as s(-e): no cancellation near
+         * s = 1); exactly 0 where that factor is 0, even if the sum is inf
+         * or NaN, as in the scalar twin. */
+        const float *et = e + f0;
+        float *dt = de + f0;
+        for (size_t i = 0; i < n; i += 8) {
+            __m256i msk = balm_tail_mask(n - i < 8 ? n - i : 8);
+            __m256 ev = _mm256_maskload_ps(et + i, msk);
+            __m256 sn = balm_sigmoid8(_mm256_sub_ps(_mm256_setzero_ps(), ev));
+            __m256 gg = _mm256_mul_ps(_mm256_maskload_ps(g + i, msk), sn);
+            /* Where exp(|e|) overflows in float (|e| > 88.7228317) the
+             * scalar factor is exactly 0; ours would be a denormal. Agree
+             * with it, so an inf or NaN sum gives 0 in both. */
+            __m256 ae = _mm256_and_ps(ev, _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF)));
+            gg = _mm256_andnot_ps(_mm256_cmp_ps(ae, _mm256_set1_ps(GATE_EXP_MAX), _CMP_GT_OQ), gg);
+            __m256 v = _mm256_mul_ps(_mm256_maskload_ps(dt + i, msk), gg);
+            v = _mm256_andnot_ps(_mm256_cmp_ps(gg, _mm256_setzero_ps(), _CMP_EQ_OQ), v);
+            _mm256_maskstore_ps(dt + i, msk, v);
         }
+    }
 }
