@@ -21,6 +21,7 @@
 #include <cmocka.h>
 #include "balm/fcm.h"
 #include "balm/npy.h"
+#include "linear.h" /* the internal linear layer under the module */
 
 static const char *const mod_name[3] = {"l", "a", "v"};
 
@@ -367,6 +368,112 @@ static void test_backends_agree_threads(void **st)
     backends_agree(0);
 }
 
+/* The linear layer alone, every backend, against a double computation
+ * (rel 1e-5 of the array's max magnitude): rows below max_rows, with and
+ * without bias, overwrite and accumulate; then its argument errors. */
+static void test_linear_layer(void **st)
+{
+    (void)st;
+    static const size_t shapes[][3] = {{1, 1, 1}, {37, 23, 16}, {5, 300, 7}};
+    for (int be = BALM_LINEAR_REF; be <= BALM_LINEAR_ONEDNN; be++) {
+        if (!balm_linear_backend_available((balm_linear_backend)be))
+            continue;
+        for (size_t sh = 0; sh < 3; sh++) {
+            const size_t in = shapes[sh][0], out = shapes[sh][1], R = shapes[sh][2];
+            balm_linear *l;
+            assert_int_equal(balm_linear_create(in, out, R, (balm_linear_backend)be, &l), BALM_OK);
+            assert_int_equal(balm_linear_get_backend(l), be);
+            float *W = malloc(in * out * sizeof(float)), *b = malloc(out * sizeof(float));
+            float *x = malloc(R * in * sizeof(float)), *dy = malloc(R * out * sizeof(float));
+            float *y = malloc(R * out * sizeof(float)), *dx = malloc(R * in * sizeof(float));
+            float *dW = malloc(in * out * sizeof(float)), *db = malloc(out * sizeof(float));
+            uint64_t k = 0;
+            for (size_t i = 0; i < in * out; i++) W[i] = 2 * balm_uniform(21, k++) - 1;
+            for (size_t i = 0; i < out; i++) b[i] = 2 * balm_uniform(21, k++) - 1;
+            for (size_t i = 0; i < R * in; i++) x[i] = 2 * balm_uniform(21, k++) - 1;
+            for (size_t i = 0; i < R * out; i++) dy[i] = 2 * balm_uniform(21, k++) - 1;
+            const size_t rowset[3] = {1, R / 2 + 1, R};
+            for (int ri = 0; ri < 3; ri++)
+                for (int acc = 0; acc < 2; acc++) {
+                    const size_t rows = rowset[ri];
+                    const float *bias = acc ? NULL : b;
+                    for (size_t i = 0; i < R * in; i++) dx[i] = 0.5f;
+                    for (size_t i = 0; i < in * out; i++) dW[i] = 0.25f;
+                    for (size_t i = 0; i < out; i++) db[i] = -0.5f;
+                    assert_int_equal(balm_linear_forward(l, rows, x, W, bias, y), BALM_OK);
+                    assert_int_equal(balm_linear_backward_data(l, rows, dy, W, dx, acc), BALM_OK);
+                    assert_int_equal(balm_linear_backward_weights(l, rows, dy, x, dW, db, acc),
+                                     BALM_OK);
+                    float *got = malloc((rows * out + rows * in + in * out + out) * sizeof(float));
+                    double *want = malloc((rows * out + rows * in + in * out + out) * sizeof(double));
+                    size_t n = 0;
+                    for (size_t r = 0; r < rows; r++)
+                        for (size_t o = 0; o < out; o++, n++) {
+                            double a = bias ? bias[o] : 0;
+                            for (size_t q = 0; q < in; q++) a += (double)x[r * in + q] * W[o * in + q];
+                            want[n] = a;
+                            got[n] = y[r * out + o];
+                        }
+                    for (size_t r = 0; r < rows; r++)
+                        for (size_t q = 0; q < in; q++, n++) {
+                            double a = acc ? 0.5 : 0;
+                            for (size_t o = 0; o < out; o++) a += (double)dy[r * out + o] * W[o * in + q];
+                            want[n] = a;
+                            got[n] = dx[r * in + q];
+                        }
+                    for (size_t o = 0; o < out; o++)
+                        for (size_t q = 0; q < in; q++, n++) {
+                            double a = acc ? 0.25 : 0;
+                            for (size_t r = 0; r < rows; r++) a += (double)dy[r * out + o] * x[r * in + q];
+                            want[n] = a;
+                            got[n] = dW[o * in + q];
+                        }
+                    for (size_t o = 0; o < out; o++, n++) {
+                        double a = acc ? -0.5 : 0;
+                        for (size_t r = 0; r < rows; r++) a += dy[r * out + o];
+                        want[n] = a;
+                        got[n] = db[o];
+                    }
+                    /* per block: y, dx, dW, db */
+                    size_t blk[4] = {rows * out, rows * in, in * out, out}, off = 0;
+                    for (int q = 0; q < 4; q++) {
+                        double big = 0, diff = 0;
+                        for (size_t i = off; i < off + blk[q]; i++) {
+                            big = fmax(big, fabs(want[i]));
+                            diff = fmax(diff, fabs(got[i] - want[i]));
+                        }
+                        if (!(diff <= 1e-5 * big + 1e-30)) {
+                            fprintf(stderr, "linear be=%d in=%zu out=%zu rows=%zu acc=%d block %d: "
+                                    "diff %g max %g\n", be, in, out, rows, acc, q, diff, big);
+                            fail();
+                        }
+                        off += blk[q];
+                    }
+                    free(got);
+                    free(want);
+                }
+            /* rows = 0: nothing to add; overwriting gradients zeroes them */
+            assert_int_equal(balm_linear_backward_weights(l, 0, NULL, NULL, dW, db, 0), BALM_OK);
+            for (size_t i = 0; i < in * out; i++) assert_true(dW[i] == 0.0f);
+            assert_int_equal(balm_linear_forward(l, 0, NULL, W, b, NULL), BALM_OK);
+            /* errors */
+            assert_int_equal(balm_linear_forward(l, R + 1, x, W, b, y), BALM_ERR_SIZE);
+            assert_non_null(strstr(balm_last_error(), "max_rows"));
+            assert_int_equal(balm_linear_forward(l, 1, NULL, W, b, y), BALM_ERR_NULL);
+            assert_int_equal(balm_linear_backward_data(l, 1, dy, W, dx, 3), BALM_ERR_ARG);
+            assert_int_equal(balm_linear_backward_weights(l, 1, dy, x, NULL, db, 0), BALM_ERR_NULL);
+            free(W); free(b); free(x); free(dy); free(y); free(dx); free(dW); free(db);
+            balm_linear_destroy(l);
+        }
+    }
+    balm_linear *l = NULL;
+    assert_int_equal(balm_linear_create(0, 3, 1, BALM_LINEAR_REF, &l), BALM_ERR_SIZE);
+    assert_null(l);
+    assert_int_equal(balm_linear_create(3, 3, 1, (balm_linear_backend)7, &l), BALM_ERR_ARG);
+    if (!balm_linear_backend_available(BALM_LINEAR_ONEDNN))
+        assert_int_equal(balm_linear_create(3, 3, 1, BALM_LINEAR_ONEDNN, &l), BALM_ERR_UNSUPPORTED);
+}
+
 static void test_bad_input(void **st)
 {
     (void)st;
@@ -492,6 +599,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_init),
         cmocka_unit_test(test_backends_agree_varying_batch),
         cmocka_unit_test(test_backends_agree_threads),
+        cmocka_unit_test(test_linear_layer),
         cmocka_unit_test(test_bad_input),
     };
     fprintf(stderr, "FCM module tests under ISA %s\n", balm_isa_name(balm_isa_active()));
