@@ -30,7 +30,7 @@ struct balm_model {
     double t_fcm, t_dense;
 };
 
-static double now_s(void)
+double balm_now_s(void)
 {
     struct timespec ts;
     timespec_get(&ts, TIME_UTC);
@@ -261,7 +261,6 @@ balm_status balm_model_forward(balm_model *m, const balm_split *s, const size_t 
             m->labels[r] = s->y[a + t];
         }
     }
-    double t0 = now_s();
     for (int k = 0; k < BALM_NMOD; k++) {
         size_t d = m->cfg.d[k];
         if (m->fcm) {
@@ -288,17 +287,17 @@ balm_status balm_model_forward(balm_model *m, const balm_split *s, const size_t 
         const float *x[BALM_NMOD] = {m->xb[0], m->xb[1], m->xb[2]};
         const float *mk[BALM_NMOD] = {m->mb[0], m->mb[1], m->mb[2]};
         float *y[BALM_NMOD] = {m->yb[0], m->yb[1], m->yb[2]};
-        double tf = now_s();
+        double tf = balm_now_s();
         if ((st = balm_fcm_forward(m->fcm, T, B, x, mk, y)))
             return st;
-        m->t_fcm += now_s() - tf;
+        m->t_fcm += balm_now_s() - tf;
         for (int k = 0; k < BALM_NMOD; k++) {
             size_t d = m->cfg.d[k];
             for (r = 0; r < N; r++)
                 memcpy(m->xg[k] + r * d, m->yb[k] + m->rowpos[r] * d, d * sizeof(float));
         }
     }
-    double t1 = now_s();
+    double t1 = balm_now_s();
     for (int k = 0; k < BALM_NMOD; k++) {
         if ((st = balm_linear_forward(m->lin_enc[k], N, m->xg[k], m->W[k], m->b[k], m->hg[k])))
             return st;
@@ -310,8 +309,7 @@ balm_status balm_model_forward(balm_model *m, const balm_split *s, const size_t 
     }
     if ((st = balm_linear_forward(m->lin_fused, N, m->H, m->fW, m->fb, m->logits)))
         return st;
-    m->t_dense += now_s() - t1;
-    (void)t0;
+    m->t_dense += balm_now_s() - t1;
     if (C > 1)
         for (r = 0; r < N; r++) {
             const float *z = m->logits + r * C;
@@ -363,7 +361,7 @@ balm_status balm_model_backward(balm_model *m, double *loss_out, int grad)
     *loss_out = N ? loss / (double)N : 0.0;
     if (!grad)
         return BALM_OK;
-    double t1 = now_s();
+    double t1 = balm_now_s();
     if ((st = balm_linear_backward_weights(m->lin_fused, N, m->dlogits, m->H, m->gfW, m->gfb, 0)) ||
         (st = balm_linear_backward_data(m->lin_fused, N, m->dlogits, m->fW, m->dH, 0)))
         return st;
@@ -379,9 +377,9 @@ balm_status balm_model_backward(balm_model *m, double *loss_out, int grad)
             (st = balm_linear_backward_data(m->lin_enc[k], N, dk, m->W[k], m->dxg[k], 0)))
             return st;
     }
-    m->t_dense += now_s() - t1;
+    m->t_dense += balm_now_s() - t1;
     if (m->fcm) {
-        double tf = now_s();
+        double tf = balm_now_s();
         size_t T = m->T, B = m->B;
         for (int k = 0; k < BALM_NMOD; k++) {
             size_t d = m->cfg.d[k];
@@ -393,7 +391,7 @@ balm_status balm_model_backward(balm_model *m, double *loss_out, int grad)
         float *dx[BALM_NMOD] = {m->dxb[0], m->dxb[1], m->dxb[2]};
         if ((st = balm_fcm_backward(m->fcm, dy, dx, 0)))
             return st;
-        m->t_fcm += now_s() - tf;
+        m->t_fcm += balm_now_s() - tf;
     }
     return BALM_OK;
 }

@@ -19,13 +19,6 @@
 
 #define CLIP_NORM 2.0
 
-static double now_s(void)
-{
-    struct timespec ts;
-    timespec_get(&ts, TIME_UTC);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 void balm_f1_acc(size_t n, size_t C, const int *pred, const int *truth, double *f1, double *acc)
 {
     size_t correct = 0;
@@ -191,7 +184,7 @@ static balm_status train_epoch(run *R, int epoch, pass_stats *ps, double *ups)
     balm_split *s = &R->ds.train;
     size_t B = o->batch_size, at = 0, C = R->C, Cm = C == 1 ? 2 : C;
     balm_rng rng = {o->seed ^ 0x6570636full, (uint64_t)epoch << 40};
-    double t0 = now_s(), last_draw = 0;
+    double t0 = balm_now_s(), last_draw = 0;
     size_t fused_n = R->fused->n;
     float *gfW = R->fused->g;
     memset(ps, 0, sizeof *ps);
@@ -229,9 +222,9 @@ static balm_status train_epoch(run *R, int epoch, pass_stats *ps, double *ups)
             }
             in.fused_w = R->fused->p; /* before this step's update */
             in.epoch = epoch;
-            double tg = now_s();
+            double tg = balm_now_s();
             st = balm_grm_step(R->grm, &in, R->dgm_next, &rep);
-            R->t_grm += now_s() - tg;
+            R->t_grm += balm_now_s() - tg;
             if (st)
                 return st;
             if (R->have_dgm)
@@ -252,13 +245,13 @@ static balm_status train_epoch(run *R, int epoch, pass_stats *ps, double *ups)
         ps->loss += loss * (double)N;
         ps->steps++;
         at += N;
-        double t = now_s();
+        double t = balm_now_s();
         if (t - last_draw > 0.25) {
             progress(R, epoch, k0 + nb, s->n_dialogs, ps->loss / (double)at, (double)at / (t - t0));
             last_draw = t;
         }
     }
-    *ups = (double)at / (now_s() - t0 + 1e-12);
+    *ups = (double)at / (balm_now_s() - t0 + 1e-12);
     ps->n = at;
     ps->loss = at ? ps->loss / (double)at : 0;
     balm_f1_acc(at, Cm, R->pred, R->truth, &ps->f1, &ps->acc);
@@ -504,7 +497,7 @@ int balm_train_run(const balm_train_opts *o, balm_train_result *res)
     memset(res, 0, sizeof *res);
     R.o = o;
     R.tty = isatty(fileno(stdout));
-    double t_start = now_s();
+    double t_start = balm_now_s();
 
     if (o->isa) {
         balm_isa cap;
@@ -524,7 +517,7 @@ int balm_train_run(const balm_train_opts *o, balm_train_result *res)
     }
     if (setup(&R))
         goto out;
-    double t_data = now_s() - t_start; /* loading, views, splits, missing patterns */
+    double t_data = balm_now_s() - t_start; /* loading, views, splits, missing patterns */
     if (o->load_path) {
         uint64_t meta[BALM_CKPT_META];
         model_meta(&R, meta);
@@ -554,7 +547,7 @@ int balm_train_run(const balm_train_opts *o, balm_train_result *res)
     pass_stats tr, va;
     memset(&va, 0, sizeof va);
     for (int ep = 1; ep <= o->epochs; ep++) {
-        double ups, te = now_s();
+        double ups, te = balm_now_s();
         balm_status st = train_epoch(&R, ep, &tr, &ups);
         if (!st)
             st = evaluate(&R, &R.ds.valid, 0, &va);
@@ -564,7 +557,7 @@ int balm_train_run(const balm_train_opts *o, balm_train_result *res)
             fail_status("training");
             goto out;
         }
-        double secs = now_s() - te;
+        double secs = balm_now_s() - te;
         int improved = va.f1 > best_f1 || (va.f1 == best_f1 && va.acc > best_acc);
         if (improved) {
             best_f1 = va.f1;
@@ -612,7 +605,7 @@ int balm_train_run(const balm_train_opts *o, balm_train_result *res)
         fail_status("evaluating the test split");
         goto out;
     }
-    double t_total = now_s() - t_start, t_fcm, t_dense;
+    double t_total = balm_now_s() - t_start, t_fcm, t_dense;
     balm_model_timing(R.model, &t_fcm, &t_dense, 0);
     double t_rest = t_total - t_data - t_fcm - t_dense - R.t_grm;
     res->best_epoch = best_epoch;

@@ -209,6 +209,9 @@ void balm_adam_destroy(balm_adam *a);
  * (torch.nn.utils.clip_grad_norm_). Returns the norm before clipping. */
 double balm_clip_grad_norm(const balm_param *list, size_t n, double max_norm);
 
+/* Wall-clock seconds (for the time breakdown). */
+double balm_now_s(void);
+
 /* ------------------------------------------------------------- metrics */
 /* Weighted F1 (by support) and accuracy of pred vs truth over n samples of
  * C classes. */
