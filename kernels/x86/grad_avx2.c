@@ -52,7 +52,9 @@ void balm_sums_f32_avx2(size_t n, const float *x, double out[2])
  * never read): 8 uops per round for 4 blocks. One round is a ~8-cycle
  * dependency chain, so NZ_SETS independent sets are interleaved to fill the
  * vector ports. */
-#define NZ_SETS 4
+#define NZ_SETS 4 /* 2 or 4; 4 measured ~12% faster despite spills */
+/* Blocks per call of uniforms_sets. */
+#define NZ_CALL_BLK (4 * NZ_SETS)
 
 typedef struct {
     uint32_t k0[10], k1[10];
@@ -76,11 +78,11 @@ static inline __m256 to_uniform8(__m256i r)
     return _mm256_mul_ps(_mm256_cvtepi32_ps(j), _mm256_set1_ps(1.0f / 16777216.0f));
 }
 
-/* Uniforms of the 16 blocks blk .. blk+15: u[i * ld + j] = output i of block
- * blk + j, bit-identical to balm_philox4x32_10 + balm_u32_to_uniform. Sets
- * 0/1 hold the even/odd blocks of the first 8, sets 2/3 of the next 8, so
- * packing the low halves of (even, odd) lanes gives block order. */
-static inline void uniforms16(const philox_keys *K, uint64_t blk, float *u, size_t ld)
+/* Uniforms of the NZ_CALL_BLK blocks from blk: u[i * ld + j] = output i of
+ * block blk + j, bit-identical to balm_philox4x32_10 + balm_u32_to_uniform.
+ * Sets 0/1 hold the even/odd blocks of the first 8, sets 2/3 (if any) of the
+ * next 8, so packing the low halves of (even, odd) lanes gives block order. */
+static inline void uniforms_sets(const philox_keys *K, uint64_t blk, float *u, size_t ld)
 {
     const __m256i m0 = _mm256_set1_epi64x(BALM_PHILOX_M0), m1 = _mm256_set1_epi64x(BALM_PHILOX_M1);
     __m256i c0[NZ_SETS], c1[NZ_SETS], c2[NZ_SETS], c3[NZ_SETS];
@@ -96,13 +98,14 @@ static inline void uniforms16(const philox_keys *K, uint64_t blk, float *u, size
         const __m256i k0 = _mm256_set1_epi32((int)K->k0[i]), k1 = _mm256_set1_epi32((int)K->k1[i]);
         for (int s = 0; s < NZ_SETS; s++) {
             __m256i p0 = _mm256_mul_epu32(c0[s], m0), p1 = _mm256_mul_epu32(c2[s], m1);
-            c0[s] = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(p1, 32), c1[s]), k0);
+            /* (c1 ^ k) first: off the mul -> shift critical path. */
+            c0[s] = _mm256_xor_si256(_mm256_srli_epi64(p1, 32), _mm256_xor_si256(c1[s], k0));
             c1[s] = p1;
-            c2[s] = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(p0, 32), c3[s]), k1);
+            c2[s] = _mm256_xor_si256(_mm256_srli_epi64(p0, 32), _mm256_xor_si256(c3[s], k1));
             c3[s] = p0;
         }
     }
-    for (int h = 0; h < 2; h++) {
+    for (int h = 0; h < NZ_SETS / 2; h++) {
         const int e = 2 * h, o = 2 * h + 1;
         _mm256_storeu_ps(u + 0 * ld + 8 * h, to_uniform8(_mm256_blend_epi32(c0[e], _mm256_slli_epi64(c0[o], 32), 0xAA)));
         _mm256_storeu_ps(u + 1 * ld + 8 * h, to_uniform8(_mm256_blend_epi32(c1[e], _mm256_slli_epi64(c1[o], 32), 0xAA)));
@@ -118,23 +121,37 @@ static inline void uniforms16(const philox_keys *K, uint64_t blk, float *u, size
 
 /* The 4 NZ_BLK normals of blocks blk .. blk+NZ_BLK-1 in element order
  * (z[p] is element 4 blk + p). Box-Muller as in common/philox.h, in float:
- * n0 = sqrt(-2 ln u0) cos(2 pi u1), n1 = ... sin(2 pi u1), n2, n3 alike. */
+ * n0 = sqrt(-2 ln u0) cos(2 pi u1), n1 = ... sin(2 pi u1), n2, n3 alike.
+ * One small loop per step (radii, angles, products) so that the out-of-order
+ * core overlaps many independent iterations of each. */
 static void normals_chunk(const philox_keys *K, uint64_t blk, float *z)
 {
-    float u[4 * NZ_BLK];
-    for (int j = 0; j < NZ_BLK; j += 16)
-        uniforms16(K, blk + (uint64_t)j, u + j, NZ_BLK);
+    /* u rows: u0 | u1 | u2 | u3, NZ_BLK each; rows 0 and 2 become radii,
+     * rows 1 and 3 sines, cs the cosines of rows 1 and 3. */
+    float u[4 * NZ_BLK], cs[2 * NZ_BLK];
+    for (int j = 0; j < NZ_BLK; j += NZ_CALL_BLK)
+        uniforms_sets(K, blk + (uint64_t)j, u + j, NZ_BLK);
+    for (int r = 0; r < 4; r += 2)
+        for (int j = 0; j < NZ_BLK; j += 8) {
+            /* u is in [2^-24, 1): normal and finite, so the log core suffices. */
+            float *p = u + r * NZ_BLK + j;
+            __m256 l = balm_log8_core(_mm256_loadu_ps(p), _mm256_setzero_ps());
+            _mm256_storeu_ps(p, _mm256_sqrt_ps(_mm256_mul_ps(_mm256_set1_ps(-2.0f), l)));
+        }
+    for (int r = 0; r < 2; r++)
+        for (int j = 0; j < NZ_BLK; j += 8) {
+            float *p = u + (2 * r + 1) * NZ_BLK + j;
+            __m256 sn, cn;
+            balm_sincos2pi8(_mm256_loadu_ps(p), &sn, &cn);
+            _mm256_storeu_ps(p, sn);
+            _mm256_storeu_ps(cs + r * NZ_BLK + j, cn);
+        }
     for (int j = 0; j < NZ_BLK; j += 8) {
-        __m256 u0 = _mm256_loadu_ps(u + j), u1 = _mm256_loadu_ps(u + NZ_BLK + j);
-        __m256 u2 = _mm256_loadu_ps(u + 2 * NZ_BLK + j), u3 = _mm256_loadu_ps(u + 3 * NZ_BLK + j);
-        /* u is in [2^-24, 1): normal and finite, so the log core suffices. */
-        __m256 ra = _mm256_sqrt_ps(_mm256_mul_ps(_mm256_set1_ps(-2.0f), balm_log8_core(u0, _mm256_setzero_ps())));
-        __m256 rb = _mm256_sqrt_ps(_mm256_mul_ps(_mm256_set1_ps(-2.0f), balm_log8_core(u2, _mm256_setzero_ps())));
-        __m256 sa, ca, sb, cb;
-        balm_sincos2pi8(u1, &sa, &ca);
-        balm_sincos2pi8(u3, &sb, &cb);
-        __m256 n0 = _mm256_mul_ps(ra, ca), n1 = _mm256_mul_ps(ra, sa);
-        __m256 n2 = _mm256_mul_ps(rb, cb), n3 = _mm256_mul_ps(rb, sb);
+        __m256 ra = _mm256_loadu_ps(u + j), rb = _mm256_loadu_ps(u + 2 * NZ_BLK + j);
+        __m256 n0 = _mm256_mul_ps(ra, _mm256_loadu_ps(cs + j));
+        __m256 n1 = _mm256_mul_ps(ra, _mm256_loadu_ps(u + NZ_BLK + j));
+        __m256 n2 = _mm256_mul_ps(rb, _mm256_loadu_ps(cs + NZ_BLK + j));
+        __m256 n3 = _mm256_mul_ps(rb, _mm256_loadu_ps(u + 3 * NZ_BLK + j));
         /* 4 x 8 transpose: lane b of n_i goes to element 4b + i. */
         __m256 t0 = _mm256_unpacklo_ps(n0, n1), t1 = _mm256_unpackhi_ps(n0, n1);
         __m256 t2 = _mm256_unpacklo_ps(n2, n3), t3 = _mm256_unpackhi_ps(n2, n3);
@@ -152,16 +169,16 @@ void balm_vuniform_f32_avx2(uint64_t seed, uint64_t offset, size_t n, float *out
 {
     philox_keys K;
     philox_schedule(seed, &K);
-    float u[4 * 16];
+    float u[4 * NZ_CALL_BLK];
     uint64_t blk = offset >> 2;
     /* Element offset + i is at position offset + i - 4 blk of the run. */
     size_t p = (size_t)(offset & 3), done = 0;
     while (done < n) {
-        uniforms16(&K, blk, u, 16);
-        for (; p < 64 && done < n; p++)
-            out[done++] = u[(p % 4) * 16 + p / 4];
+        uniforms_sets(&K, blk, u, NZ_CALL_BLK);
+        for (; p < 4 * NZ_CALL_BLK && done < n; p++)
+            out[done++] = u[(p % 4) * NZ_CALL_BLK + p / 4];
         p = 0;
-        blk += 16;
+        blk += NZ_CALL_BLK;
     }
 }
 
