@@ -144,7 +144,7 @@ static void expect_idx_error(const char *path, size_t nd, const size_t *expect, 
 {
     size_t dims[4];
     uint8_t *data = (uint8_t *)1;
-    balm_status st = balm_idx_read(path, nd, expect, dims, &data);
+    balm_status st = balm_idx_read(path, nd, expect, 0, dims, &data);
     assert_int_not_equal(st, BALM_OK);
     assert_null(data);
     const char *msg = balm_last_error();
@@ -164,9 +164,14 @@ static void test_idx_errors(void **state)
     write_idx(path, 0x803, d3, 3, 5 * 784);
     size_t dims[3];
     uint8_t *data = NULL;
-    assert_int_equal(balm_idx_read(path, 3, exp3, dims, &data), BALM_OK);
+    assert_int_equal(balm_idx_read(path, 3, exp3, 0, dims, &data), BALM_OK);
     assert_int_equal(dims[0], 5);
     assert_int_equal(data[8], 1);
+    free(data);
+    /* a prefix: two images of five, the file's count still reported */
+    assert_int_equal(balm_idx_read(path, 3, exp3, 2, dims, &data), BALM_OK);
+    assert_int_equal(dims[0], 5);
+    assert_int_equal(data[2 * 784 - 1], (2 * 784 - 1) % 7);
     free(data);
 
     snprintf(path, sizeof path, "%s/magic.gz", dir);

@@ -28,8 +28,8 @@ static long long gz_read_all(gzFile f, void *buf, size_t n)
     return (long long)got;
 }
 
-balm_status balm_idx_read(const char *path, size_t ndim, const size_t *expect, size_t *dims,
-                          uint8_t **data)
+balm_status balm_idx_read(const char *path, size_t ndim, const size_t *expect, size_t max_items,
+                          size_t *dims, uint8_t **data)
 {
     static const char *fn = "balm_idx_read";
     unsigned char hdr[4 + 4 * 4];
@@ -84,6 +84,10 @@ balm_status balm_idx_read(const char *path, size_t ndim, const size_t *expect, s
             goto done;
         }
     }
+    /* a prefix of max_items items: the rest is not decompressed (--limit) */
+    int partial = max_items && max_items < dims[0];
+    if (partial)
+        total = total / dims[0] * max_items;
     buf = malloc(total);
     if (!buf) {
         st = balm_fail(BALM_ERR_NOMEM, "%s: '%s': no memory for %zu bytes", fn, path, total);
@@ -100,7 +104,7 @@ balm_status balm_idx_read(const char *path, size_t ndim, const size_t *expect, s
         goto done;
     }
     unsigned char extra;
-    got = gz_read_all(f, &extra, 1);
+    got = partial ? 0 : gz_read_all(f, &extra, 1);
     if (got != 0) {
         st = got < 0 ? balm_fail(BALM_ERR_FORMAT, "%s: '%s': gzip error: %s", fn, path, gzerror(f, &zerr))
                      : balm_fail(BALM_ERR_FORMAT, "%s: '%s': trailing data after %zu data bytes", fn,
@@ -160,9 +164,9 @@ static balm_status load_split(const char *dir, const char *prefix, size_t limit,
     balm_status st;
     snprintf(ipath, sizeof ipath, "%s/%s-images-idx3-ubyte.gz", dir, prefix);
     snprintf(lpath, sizeof lpath, "%s/%s-labels-idx1-ubyte.gz", dir, prefix);
-    st = balm_idx_read(ipath, 3, iexp, idims, &img);
+    st = balm_idx_read(ipath, 3, iexp, limit, idims, &img);
     if (!st)
-        st = balm_idx_read(lpath, 1, NULL, ldims, &lab);
+        st = balm_idx_read(lpath, 1, NULL, limit, ldims, &lab);
     if (st)
         goto done;
     if (idims[0] != ldims[0]) {
@@ -170,15 +174,13 @@ static balm_status load_split(const char *dir, const char *prefix, size_t limit,
                        lpath, ldims[0], ipath, idims[0]);
         goto done;
     }
-    size_t n = idims[0];
+    size_t n = limit && limit < idims[0] ? limit : idims[0];
     for (size_t i = 0; i < n; i++)
         if (lab[i] >= 10) {
             st = balm_fail(BALM_ERR_FORMAT, "balm_fmnist_load: '%s': label %u at index %zu is not in 0..9",
                            lpath, lab[i], i);
             goto done;
         }
-    if (limit && limit < n)
-        n = limit;
     st = balm_make_dialogs(n, seed, &off, &nd);
     if (!st)
         st = balm_split_alloc(sp, n, nd, d);

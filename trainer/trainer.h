@@ -80,8 +80,10 @@ balm_status balm_split_alloc(balm_split *s, size_t n, size_t n_dialogs, const si
 
 /* IDX file (gzip or plain, read through zlib): checks the magic
  * 0x000008<ndim> (unsigned bytes), the dimensions against `expect` (0 = any),
- * and the size. *data is malloc'ed, dims[0..ndim) filled. */
-balm_status balm_idx_read(const char *path, size_t ndim, const size_t *expect,
+ * the size (truncation, trailing bytes). max_items > 0 reads only the first
+ * max_items items (then trailing bytes are not looked for). *data is
+ * malloc'ed; dims[0..ndim) are the file's dimensions. */
+balm_status balm_idx_read(const char *path, size_t ndim, const size_t *expect, size_t max_items,
                           size_t *dims, uint8_t **data);
 
 /* Fashion-MNIST as three views: l = 2x2 mean-pool (196), a = 28 row + 28
