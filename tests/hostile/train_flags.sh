@@ -23,14 +23,14 @@ check "--lr" --lr -1
 check "--lr" --lr 0
 check "--lr" --lr nan
 check "--lr" --lr inf
-# KNOWN BUG (trainer/options.c parse_float): 1e40 is finite as a double but
-# infinite as a float; accepted, then refused late by balm_grm_create (exit 1).
+# Regression: 1e40 is finite as a double but infinite as a float; it was
+# accepted, then refused late by balm_grm_create with exit 1 (fixed in 3032419).
 check "--lr" --lr 1e40
 check "--lr" --lr 0.001x
 check "--lr" --lr ""
 check "--l2" --l2 -3e-5
 check "--tau" --tau -0.3
-check "--tau" --tau 1e39        # KNOWN BUG, as --lr 1e40
+check "--tau" --tau 1e39        # as --lr 1e40
 check "--rho" --rho -1.4
 check "--missing-rates" --missing-rates 1,0.5,0.5
 check "--missing-rates" --missing-rates 0.5,1.0,0.5
