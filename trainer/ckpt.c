@@ -96,9 +96,14 @@ balm_status balm_ckpt_load(const char *path, const uint64_t meta[BALM_CKPT_META]
     unsigned char *buf = NULL;
     if (!path || !meta || (!t && nt))
         return balm_fail(BALM_ERR_NULL, "%s: NULL argument", fn);
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    int fd = balm_open_regular(fn, path);
+    if (fd < 0)
+        return BALM_ERR_IO;
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        close(fd);
         return balm_fail(BALM_ERR_IO, "%s: cannot open '%s': %s", fn, path, strerror(errno));
+    }
     long size = -1;
     if (fseek(f, 0, SEEK_END) == 0)
         size = ftell(f);

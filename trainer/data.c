@@ -1,10 +1,35 @@
 /* Splits shared by both loaders: allocation, dialogues, the validation
  * hold-out and standardisation with training statistics. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include "internal.h"
 #include "trainer.h"
+
+int balm_open_regular(const char *fn, const char *path)
+{
+    /* O_NONBLOCK: opening a FIFO without a writer must not wait forever */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    struct stat sb;
+    if (fd < 0) {
+        balm_fail(BALM_ERR_IO, "%s: cannot open '%s': %s", fn, path, strerror(errno));
+        return -1;
+    }
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        balm_fail(BALM_ERR_IO, "%s: '%s' is not a regular file", fn, path);
+        return -1;
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl != -1)
+        fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    return fd;
+}
 
 void balm_split_free(balm_split *s)
 {

@@ -1,8 +1,10 @@
 /* Fashion-MNIST from IDX files (gzip through zlib) and its three views. */
+#define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zlib.h>
 #include "internal.h"
 #include "trainer.h"
@@ -39,9 +41,14 @@ balm_status balm_idx_read(const char *path, size_t ndim, const size_t *expect, s
     *data = NULL;
     if (ndim < 1 || ndim > 4)
         return balm_fail(BALM_ERR_ARG, "%s: ndim %zu not in 1..4", fn, ndim);
-    gzFile f = gzopen(path, "rb");
-    if (!f)
-        return balm_fail(BALM_ERR_IO, "%s: cannot open '%s': %s", fn, path, strerror(errno));
+    int fd = balm_open_regular(fn, path);
+    if (fd < 0)
+        return BALM_ERR_IO;
+    gzFile f = gzdopen(fd, "rb");
+    if (!f) {
+        close(fd);
+        return balm_fail(BALM_ERR_NOMEM, "%s: '%s': cannot start zlib", fn, path);
+    }
     size_t hlen = 4 + 4 * ndim;
     long long got = gz_read_all(f, hdr, hlen);
     if (got < 0) {

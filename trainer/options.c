@@ -1,11 +1,13 @@
 /* `balm train` flags: upstream's names and defaults, strict parsing (a bad
  * value is a usage error, never silently clamped). */
+#define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include "internal.h"
 #include "train.h"
 #include "trainer.h"
@@ -259,16 +261,10 @@ int balm_train_parse(int argc, char **argv, balm_train_opts *o, char *err, size_
     if (o->end_epoch && o->end_epoch < o->start_epoch)
         return fail(err, errlen, "balm train: --end-epoch %d is before --start-epoch %d", o->end_epoch,
                     o->start_epoch);
-    if (o->data_dir) {
-        FILE *probe = NULL;
-        char path[4096];
-        snprintf(path, sizeof path, "%s/.", o->data_dir);
-        probe = fopen(path, "r");
-        if (!probe)
-            return fail(err, errlen, "balm train: --data directory '%s' does not exist or cannot be read",
-                        o->data_dir);
-        fclose(probe);
-    }
+    struct stat sb;
+    if (o->data_dir && (stat(o->data_dir, &sb) != 0 || !S_ISDIR(sb.st_mode)))
+        return fail(err, errlen, "balm train: --data directory '%s' does not exist or is not a directory",
+                    o->data_dir);
     return 0;
 }
 

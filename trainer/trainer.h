@@ -75,6 +75,9 @@ typedef struct balm_dataset {
 } balm_dataset;
 
 void balm_dataset_free(balm_dataset *ds);
+/* A read-only descriptor of `path` if it is a regular file (FIFOs and devices
+ * are refused without blocking); else -1 and a balm_fail message naming fn. */
+int balm_open_regular(const char *fn, const char *path);
 void balm_split_free(balm_split *s);
 balm_status balm_split_alloc(balm_split *s, size_t n, size_t n_dialogs, const size_t d[BALM_NMOD]);
 
