@@ -1,6 +1,8 @@
 /* libFuzzer harness: the trainer's IDX reader (plain or gzip, through zlib)
- * for 1 and 3 dimensions, with and without expected dimensions. The first
- * input byte picks the mode; the rest is the file. */
+ * for 1 to 4 dimensions, with and without expected dimensions, whole or a
+ * prefix of max_items items. The first input byte picks the mode (bits 0-1:
+ * ndim - 1, bit 2: expect 28x28 images, bits 4-7: max_items); the rest is
+ * the file. */
 #include "fuzz_util.h"
 #include "trainer.h"
 
@@ -16,7 +18,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const size_t *expect = (mode & 4) && ndim == 3 ? exp3 : NULL;
     size_t dims[4] = {0, 0, 0, 0};
     uint8_t *buf = (uint8_t *)0x1; /* must become NULL or a real buffer */
-    balm_status st = balm_idx_read(path, ndim, expect, dims, &buf);
+    size_t max_items = mode >> 4;
+    balm_status st = balm_idx_read(path, ndim, expect, max_items, dims, &buf);
     if (st != BALM_OK) {
         if (buf != NULL || !balm_last_error()[0])
             abort();
@@ -25,6 +28,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t n = 1;
     for (size_t k = 0; k < ndim; k++)
         n *= dims[k];
+    if (max_items && max_items < dims[0])
+        n = n / dims[0] * max_items; /* only the prefix was read */
     volatile unsigned sink = 0;
     for (size_t i = 0; i < n; i++)
         sink += buf[i];

@@ -59,6 +59,7 @@ put('fuzz_idx', 'labels_plain', bytes([0]) + idx((5,)))
 put('fuzz_idx', 'labels_gz', bytes([0]) + gz(idx((5,))))
 put('fuzz_idx', 'images_gz', bytes([2 | 4]) + gz(idx((2, 28, 28))))
 put('fuzz_idx', 'images_any', bytes([2]) + idx((1, 3, 2)))
+put('fuzz_idx', 'images_prefix', bytes([2 | 4 | 0x10]) + gz(idx((3, 28, 28))))
 put('fuzz_idx', 'dims4', bytes([3]) + gz(idx((1, 2, 2, 2))))
 put('fuzz_idx', 'trailing', bytes([0]) + idx((2,)) + b'x')
 
