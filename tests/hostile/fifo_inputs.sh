@@ -3,8 +3,8 @@
 # file), never block the process: a FIFO without a writer makes a plain
 # fopen() wait forever. Each command gets 10 s; a timeout is a hang.
 # KNOWN BUGS at the time of writing (fopen before checking the file type):
-#   src/npy.c balm_npy_read, trainer/ckpt.c balm_ckpt_load, cli/check.c
-#   read_case_txt.
+#   src/npy.c balm_npy_read, cli/check.c read_case_txt (trainer/ckpt.c's
+#   balm_ckpt_load hung too; fixed in 846c404).
 # usage: fifo_inputs.sh BALM_BINARY PYTHON
 set -u
 balm=$1 py=${2:-python3}
@@ -24,7 +24,7 @@ run() { # run WHAT COMMAND...: must end (not time out) with a non-zero status
   local rc=$?
   if [ $rc -eq 124 ]; then echo "FAIL: $what: hung (no answer after 10 s)"; fails=$((fails + 1))
   elif [ $rc -eq 0 ]; then echo "FAIL: $what: accepted"; fails=$((fails + 1))
-  else echo "ok:   $what: exit $rc: $(grep -m1 -iv '^usage' "$tmp/err" "$tmp/out" | head -1)"; fi
+  else echo "ok:   $what: exit $rc: $(cat "$tmp/err" "$tmp/out" | grep -m1 -iv '^usage')"; fi
 }
 run "balm train --load FIFO" "$balm" train --data "$tmp/data" --hidden 4 --epochs 0 --load "$tmp/ck.fifo"
 run "balm check, case.txt is a FIFO" "$balm" check "$tmp/case"
