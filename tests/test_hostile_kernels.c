@@ -389,6 +389,42 @@ static void test_values(void **state)
     assert_true(out[0] == 1 && out[1] == 2 && isnan(out[2]) && out[3] == 4); /* g untouched */
 }
 
+/* The small query functions: NULLs and out-of-range enums never crash. */
+static void test_misc_api(void **state)
+{
+    (void)state;
+    balm_isa isa = BALM_ISA_COUNT;
+    reset();
+    balm_cpu_info_get(NULL); /* no-op */
+    report("cpu_info_get(NULL) (no-op)", BALM_OK);
+    REFUSE("isa_from_name(NULL)", balm_isa_from_name(NULL, &isa), BALM_ERR_NULL,
+           "balm_isa_from_name", "NULL");
+    REFUSE("isa_from_name(\"avx2\", NULL)", balm_isa_from_name("avx2", NULL), BALM_ERR_NULL,
+           "balm_isa_from_name", "NULL");
+    REFUSE("isa_from_name(\"\")", balm_isa_from_name("", &isa), BALM_ERR_ISA, "unknown ISA",
+           "''");
+    REFUSE("isa_from_name(\"avx2 \") (trailing space)", balm_isa_from_name("avx2 ", &isa),
+           BALM_ERR_ISA, "unknown ISA", "avx2 ");
+    assert_int_equal(isa, BALM_ISA_COUNT); /* untouched */
+    assert_int_equal(balm_isa_from_name("AVX512", &isa), BALM_OK); /* case-insensitive */
+    REFUSE("isa_set_cap(99)", balm_isa_set_cap((balm_isa)99), BALM_ERR_ISA, "balm_isa_set_cap",
+           "99");
+    REFUSE("isa_set_cap(-1)", balm_isa_set_cap((balm_isa)-1), BALM_ERR_ISA, "balm_isa_set_cap",
+           "-1");
+    assert_null(balm_isa_name((balm_isa)-1));
+    assert_null(balm_isa_name(BALM_ISA_COUNT));
+    assert_int_equal(balm_isa_supported((balm_isa)-5), 0);
+    assert_int_equal(balm_isa_supported(BALM_ISA_COUNT), 0);
+    assert_string_equal(balm_status_str((balm_status)-1), "unknown status");
+    /* Asking for the count only. */
+    size_t n = balm_shadow_stats(NULL, 5, 0);
+    assert_true(n > 0);
+    report("isa_name/isa_supported/status_str of out-of-range values, shadow_stats(NULL, 5)",
+           BALM_OK);
+    float u = balm_uniform(UINT64_MAX, UINT64_MAX);
+    assert_true(u > 0.0f && u < 1.0f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -400,6 +436,7 @@ int main(void)
         cmocka_unit_test(test_overlapping_strides),
         cmocka_unit_test(test_aliasing),
         cmocka_unit_test(test_values),
+        cmocka_unit_test(test_misc_api),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
