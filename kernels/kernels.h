@@ -55,7 +55,9 @@
 #define BALM_KERNELS_AVX512(X)                                                           \
     X(pool_fwd) X(pool_bwd) X(gate_fwd) X(gate_bwd) X(kl_cls_sum) X(kl_reg_sum)          \
     X(dot_norms) X(combine) X(scale) X(sums) X(scale_noise)
-#define BALM_KERNELS_NEON(X)
+#define BALM_KERNELS_NEON(X)                                                             \
+    X(pool_fwd) X(pool_bwd) X(gate_fwd) X(gate_bwd) X(kl_cls_sum) X(kl_reg_sum)          \
+    X(dot_norms) X(combine) X(scale) X(sums) X(scale_noise)
 
 /* The table: one pointer per kernel. */
 typedef struct balm_kernels {
