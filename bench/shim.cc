@@ -91,9 +91,6 @@ int main(int argc, char **argv)
     balm_cpu_info ci;
     balm_cpu_info_get(&ci);
     benchmark::AddCustomContext("balm_cpu_model", ci.model);
-#ifdef BALM_BENCH_GIT
-    benchmark::AddCustomContext("balm_git", BALM_BENCH_GIT);
-#endif
     benchmark::Initialize(&argc, argv);
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
     benchmark::RunSpecifiedBenchmarks();
