@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 /* One folder per process (mkdtemp), so parallel fuzz jobs never share files. */
-static const char *fuzz_dir(void)
+static inline const char *fuzz_dir(void)
 {
     static char dir[256];
     if (!dir[0]) {
@@ -25,7 +25,7 @@ static const char *fuzz_dir(void)
 
 /* Writes data to <fuzz_dir>/<name>; aborts on I/O failure, which is the
  * harness's fault, never the library's. */
-static void fuzz_write(const char *name, const uint8_t *data, size_t size, char *path,
+static inline void fuzz_write(const char *name, const uint8_t *data, size_t size, char *path,
                        size_t cap)
 {
     snprintf(path, cap, "%s/%s", fuzz_dir(), name);

@@ -81,6 +81,14 @@ put('fuzz_ckpt', 'wrong_name', b'\xc5' + ckpt([('enc_l.x', good[0][1])] + good[1
 put('fuzz_ckpt', 'short_count', b'\xc5' + ckpt([good[0], ('enc_l.b', [1, 2, 3]), good[2]]))
 put('fuzz_ckpt', 'truncated', b'\0' + ckpt(good)[:50])
 
+# --- balm train argv vectors, arguments separated by NUL bytes
+for name, args in (('defaults', []), ('full', ['--epochs', '3', '--batch-size=8', '--lr', '1e-3',
+                   '--tau', '0.3', '--rho', '1.4', '--missing-rates', '0.5,0.7,0.3',
+                   '--mask-order', 'shuffled', '--isa', 'avx2', '--seed', '7', '--no-noise']),
+                   ('bad_rate', ['--missing-rates', '1,0,0']), ('help', ['--help']),
+                   ('window', ['--start-epoch', '2', '--end-epoch', '5', '--limit=100'])):
+    put('fuzz_train_flags', name, b'\0'.join(a.encode() for a in args))
+
 # --- balm check cases as archives: case.txt, then "\n@@ name\n" + npy bytes
 for case in ('coeff_first', 'coeff_step', 'kl_cls_small', 'kl_reg', 'cos_zero', 'fcm_tiny'):
     d = os.path.join(GOLD, case)
