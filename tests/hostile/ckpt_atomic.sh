@@ -3,7 +3,8 @@
 # (fsync or rename errors injected through LD_PRELOAD, a full tmpfs when run
 # as root) or a run killed in the middle of a save, the previous checkpoint
 # is byte-for-byte unchanged and still loads; a failed save says why and
-# exits non-zero; a corrupt or truncated checkpoint is refused.
+# exits non-zero; a corrupt or truncated checkpoint is refused. The same for
+# the JSON log (see the end).
 # usage: ckpt_atomic.sh BALM_BINARY FAULT_SHIM.so PYTHON
 set -u
 balm=$1 shim=$2 py=${3:-python3}
@@ -67,5 +68,25 @@ for bad in trunc flip empty; do
   [ $rc -ne 0 ] && grep -q "balm_ckpt_load" "$tmp/log" || die "$bad checkpoint: exit $rc: $(tail -1 "$tmp/log")"
   echo "ok:   $bad checkpoint refused (exit $rc): $(grep -m1 balm_ckpt_load "$tmp/log")"
 done
-if [ $fails -ne 0 ]; then echo "$fails checkpoint check(s) failed"; exit 1; fi
-echo "checkpoints: atomic under every injected fault"
+# The JSON log (issue 8: written atomically, temporary file + rename): a run
+# that fails or is killed must leave the previous log whole; a finished run
+# leaves only complete JSON lines.
+# KNOWN GAP at the time of writing: trainer/train.c opens --log with
+# fopen("w") before --load is checked, so a failing run empties the old log.
+printf '{"old": 1}\n' >"$tmp/log.jsonl"
+cp "$tmp/log.jsonl" "$tmp/log.orig"
+train --epochs 1 --log "$tmp/log.jsonl" --load "$tmp/trunc.ckpt" >"$tmp/log" 2>&1
+cmp -s "$tmp/log.jsonl" "$tmp/log.orig" ||
+  die "--log: a run refused at --load changed the previous log ($(wc -c <"$tmp/log.jsonl") bytes now)"
+LD_PRELOAD=$shim BALM_FAULT=fsync-kill train --epochs 2 --log "$tmp/log.jsonl" --save "$ck" >"$tmp/log" 2>&1
+if [ -s "$tmp/log.jsonl" ] && ! cmp -s "$tmp/log.jsonl" "$tmp/log.orig"; then
+  "$py" -c 'import json,sys; [json.loads(l) for l in open(sys.argv[1])]' "$tmp/log.jsonl" 2>/dev/null ||
+    die "--log: a run killed mid-save left a log that is not whole JSON lines"
+fi
+train --epochs 2 --log "$tmp/log.jsonl" >"$tmp/log" 2>&1 || die "--log: a plain run failed"
+"$py" -c 'import json,sys; n=[json.loads(l) for l in open(sys.argv[1])]; assert len(n) >= 2' \
+  "$tmp/log.jsonl" 2>/dev/null || die "--log: a finished run's log is not whole JSON lines"
+echo "ok:   --log checks done"
+
+if [ $fails -ne 0 ]; then echo "$fails checkpoint/log check(s) failed"; exit 1; fi
+echo "checkpoints and logs: atomic under every injected fault"
