@@ -212,7 +212,7 @@ static void test_idx_errors(void **state)
         gzclose(f);
     }
     balm_dataset ds;
-    assert_int_not_equal(balm_fmnist_load(dir, 0, 1, &ds), BALM_OK);
+    assert_int_not_equal(balm_fmnist_load(dir, 0, 0, 1, &ds), BALM_OK);
     assert_non_null(strstr(balm_last_error(), "label 12 at index 2 is not in 0..9"));
 
     char cmd[300];
@@ -226,7 +226,7 @@ static void test_fmnist_views(void **state)
     if (access(BALM_FMNIST_DIR "/train-images-idx3-ubyte.gz", R_OK) != 0)
         skip();
     balm_dataset ds;
-    assert_int_equal(balm_fmnist_load(BALM_FMNIST_DIR, 3000, 5, &ds), BALM_OK);
+    assert_int_equal(balm_fmnist_load(BALM_FMNIST_DIR, 3000, 0, 5, &ds), BALM_OK);
     assert_int_equal(ds.d[BALM_L], 196);
     assert_int_equal(ds.d[BALM_A], 56);
     assert_int_equal(ds.d[BALM_V], 16);
@@ -266,11 +266,12 @@ static void test_fmnist_views(void **state)
     }
     /* the same seed gives the same split, another seed another one */
     balm_dataset ds2;
-    assert_int_equal(balm_fmnist_load(BALM_FMNIST_DIR, 3000, 5, &ds2), BALM_OK);
+    assert_int_equal(balm_fmnist_load(BALM_FMNIST_DIR, 3000, 0, 5, &ds2), BALM_OK);
     assert_int_equal(ds2.valid.n, ds.valid.n);
     assert_memory_equal(ds2.valid.x[0], ds.valid.x[0], ds.valid.n * 196 * sizeof(float));
     balm_dataset_free(&ds2);
-    assert_int_equal(balm_fmnist_load(BALM_FMNIST_DIR, 3000, 6, &ds2), BALM_OK);
+    assert_int_equal(balm_fmnist_load(BALM_FMNIST_DIR, 3000, 2000, 6, &ds2), BALM_OK);
+    assert_int_equal(ds2.test.n, 2000);
     assert_true(ds2.train.n_dialogs != ds.train.n_dialogs ||
                 memcmp(ds2.train.dialog, ds.train.dialog, ds.train.n_dialogs * sizeof(size_t)) != 0);
     balm_dataset_free(&ds2);

@@ -206,7 +206,8 @@ done:
     return st;
 }
 
-balm_status balm_fmnist_load(const char *dir, size_t limit, uint64_t seed, balm_dataset *ds)
+balm_status balm_fmnist_load(const char *dir, size_t limit, size_t test_limit, uint64_t seed,
+                             balm_dataset *ds)
 {
     balm_status st;
     memset(ds, 0, sizeof *ds);
@@ -220,7 +221,7 @@ balm_status balm_fmnist_load(const char *dir, size_t limit, uint64_t seed, balm_
     if (!st)
         st = balm_holdout(&ds->train, &ds->valid, ds->d, seed ^ 0x76616c6964ull);
     if (!st)
-        st = load_split(dir, "t10k", 0, seed ^ 0x7465737464ull, ds->d, &ds->test);
+        st = load_split(dir, "t10k", test_limit, seed ^ 0x7465737464ull, ds->d, &ds->test);
     if (st) {
         balm_dataset_free(ds);
         return st;

@@ -370,7 +370,7 @@ static int setup(run *R)
     if (o->data_dir)
         st = balm_npydata_load(o->data_dir, o->limit, o->seed, &R->ds);
     else
-        st = balm_fmnist_load(o->fmnist_dir, o->limit, o->seed, &R->ds);
+        st = balm_fmnist_load(o->fmnist_dir, o->limit, o->test_limit, o->seed, &R->ds);
     if (st)
         return fail_status("loading data");
     balm_split *sp[3] = {&R->ds.train, &R->ds.valid, &R->ds.test};

@@ -35,6 +35,7 @@ typedef struct balm_train_opts {
     double check_tol;
     const char *log_path, *save_path, *load_path, *data_dir, *isa;
     const char *fmnist_dir;     /* default BALM_FMNIST_DIR (tests point it elsewhere) */
+    size_t test_limit;          /* Fashion-MNIST: first N test images only (tests; 0 = all) */
     int quiet;                  /* no progress output (tests) */
 } balm_train_opts;
 
@@ -93,10 +94,12 @@ balm_status balm_idx_read(const char *path, size_t ndim, const size_t *expect, s
  * column sums (56), v = 7x7 mean-pool (16). Dialogues of seeded length
  * 4..24 over consecutive images; 10% of the training dialogues held out
  * (seeded); standardised with the training split's mean/std per channel.
- * limit > 0 keeps the first `limit` training images. */
+ * limit > 0 keeps the first `limit` training images, test_limit > 0 the
+ * first `test_limit` test images. */
 #define BALM_DIALOG_MIN 4
 #define BALM_DIALOG_MAX 24
-balm_status balm_fmnist_load(const char *dir, size_t limit, uint64_t seed, balm_dataset *ds);
+balm_status balm_fmnist_load(const char *dir, size_t limit, size_t test_limit, uint64_t seed,
+                             balm_dataset *ds);
 
 /* --data DIR: <split>_{text,audio,visual}.npy [N][D], <split>_labels.npy [N],
  * <split>_dialogs.npy [n_dialogs + 1] offsets (float), splits train, valid
