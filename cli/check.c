@@ -7,6 +7,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include "balm/balm.h"
 #include "balm/fcm.h"
@@ -124,9 +126,21 @@ static int read_case_txt(check_case *c)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/case.txt", c->dir);
-    FILE *fp = fopen(path, "r");
-    if (!fp)
+    /* Non-blocking open and a regular-file check: a FIFO must not hang us. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK);
+    if (fd < 0)
         return case_err(c, BALM_EXIT_USAGE, "%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return case_err(c, BALM_EXIT_USAGE, "%s: not a regular file", path);
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    FILE *fp = fdopen(fd, "r");
+    if (!fp) {
+        close(fd);
+        return case_err(c, BALM_EXIT_USAGE, "%s: cannot open: %s", path, strerror(errno));
+    }
     char *line = NULL;
     size_t cap = 0, lineno = 0;
     int rc = BALM_EXIT_OK, have_kind = 0;

@@ -343,9 +343,19 @@ balm_status balm_npy_read(const char *path, balm_array *out)
     if (!path)
         return balm_fail(BALM_ERR_NULL, "balm_npy_read: path is NULL");
 
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer; it is then
+     * refused by the regular-file check below. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK);
+    if (fd < 0)
         return balm_fail(BALM_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0)
+        fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    FILE *fp = fdopen(fd, "rb");
+    if (!fp) {
+        close(fd);
+        return balm_fail(BALM_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    }
     struct stat sb;
     balm_status st;
     if (fstat(fileno(fp), &sb) != 0)
