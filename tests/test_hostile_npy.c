@@ -145,9 +145,8 @@ static void test_null_and_paths(void **state)
 }
 
 /* A FIFO with no writer: fopen() would block forever. The reader must refuse
- * it (not a regular file) instead of hanging the caller.
- * KNOWN BUG until src/npy.c checks the file type before a blocking open
- * (balm_npy_read calls fopen() first, then fstat()): fails with "hung". */
+ * it (not a regular file) instead of hanging the caller. Regression test: it
+ * hung until 1b8e7e2 (fopen() first, then fstat()). */
 static void test_fifo_does_not_hang(void **state)
 {
     (void)state;
@@ -168,8 +167,7 @@ static void test_fifo_does_not_hang(void **state)
     if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM)
         printf("hostile: npy_read on a FIFO without writer -> hung (no answer after 3 s)\n");
     if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0))
-        fail_msg("balm_npy_read on a FIFO hung or did not answer BALM_ERR_IO (KNOWN BUG: "
-                 "src/npy.c opens before checking the file type)");
+        fail_msg("balm_npy_read on a FIFO hung or did not answer BALM_ERR_IO");
 }
 
 /* Every prefix of a valid file is refused (FORMAT), never read. */

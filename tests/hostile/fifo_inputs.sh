@@ -2,9 +2,8 @@
 # Named pipes given where a file is expected must be refused (not a regular
 # file), never block the process: a FIFO without a writer makes a plain
 # fopen() wait forever. Each command gets 10 s; a timeout is a hang.
-# KNOWN BUGS at the time of writing (fopen before checking the file type):
-#   src/npy.c balm_npy_read, cli/check.c read_case_txt (trainer/ckpt.c's
-#   balm_ckpt_load hung too; fixed in 846c404).
+# Regression test: all four hung (fopen before checking the file type) until
+# 846c404 (checkpoint, IDX) and 1b8e7e2 (npy reader, case.txt).
 # usage: fifo_inputs.sh BALM_BINARY PYTHON
 set -u
 balm=$1 py=${2:-python3}
