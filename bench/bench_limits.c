@@ -162,4 +162,6 @@ void balm_bench_register_limits(void)
     char kl[32];
     balm_bench_fmt(kl, sizeof kl, "N%uC%u", BALM_BENCH_KL_N, BALM_BENCH_KL_C);
     add_shape(kl, (size_t)BALM_BENCH_KL_N * BALM_BENCH_KL_C, &ci);
+    balm_bench_fmt(kl, sizeof kl, "N%u", BALM_BENCH_KL_N);
+    add_shape(kl, BALM_BENCH_KL_N, &ci);
 }
