@@ -72,6 +72,11 @@ static inline __m512i balm512_srai_epi32(__m512i v, unsigned int n)
 {
     return _mm512_srai_epi32(v, n);
 }
+/* Reciprocal to 2^-14 relative. */
+static inline __m512 balm512_rcp(__m512 v)
+{
+    return _mm512_rcp14_ps(v);
+}
 
 #else
 /* ------------------------------------------------- SIMDe lane loops */
@@ -148,6 +153,12 @@ BALM512_LOOP __m512i balm512_srai_epi32(__m512i v, unsigned int n)
         t[j] = (int32_t)(t[j] < 0 ? ~(~(uint32_t)t[j] >> n) : (uint32_t)t[j] >> n);
     memcpy(&v, t, sizeof v);
     return v;
+}
+/* A full division where native code has rcp14 (callers need only a rough
+ * reciprocal). */
+BALM512_LOOP __m512 balm512_rcp(__m512 v)
+{
+    return _mm512_div_ps(_mm512_set1_ps(1.0f), v);
 }
 #endif
 

