@@ -13,46 +13,60 @@ static float inv_count(const balm_seq *L, const float *m, size_t b)
     return 1.0f / (cnt + BALM_POOL_EPS);
 }
 
-/* 16 channels (four registers) per pass over the steps: the sums stay in
- * registers while the rows stream through. */
+/* Channels per block: the partial sums of one block stay in L1 while the
+ * present rows of x stream through, each read once, contiguously. */
+#define POOL_DB 2048
+/* Present rows folded into one pass over a block (fewer s loads/stores). */
+#define POOL_ROWS 4
+
+/* s[0..n) += r[0][..] + ... + r[k-1][..], added one row after the other
+ * (the scalar twin's order); scalar epilogue for the last n % 4. */
+static inline void add_rows(float *s, const float *const *r, int k, size_t n)
+{
+    size_t d = 0;
+    for (; d + 4 <= n; d += 4) {
+        float32x4_t a = vld1q_f32(s + d);
+        for (int j = 0; j < k; j++)
+            a = vaddq_f32(a, vld1q_f32(r[j] + d));
+        vst1q_f32(s + d, a);
+    }
+    for (; d < n; d++) {
+        float a = s[d];
+        for (int j = 0; j < k; j++)
+            a += r[j][d];
+        s[d] = a;
+    }
+}
+
 void balm_pool_fwd_f32_neon(const balm_seq *L, const float *x, const float *m, float *s)
 {
-    const size_t D = L->D;
     for (size_t b = 0; b < L->B; b++) {
         const float inv = inv_count(L, m, b);
-        const float *xb = x + b * L->x_sample;
-        const float *mb = m + b * L->m_sample;
-        float *sb = s + b * D;
-        size_t d = 0;
-        for (; d + 16 <= D; d += 16) {
-            float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0, a2 = a0, a3 = a0;
+        for (size_t d0 = 0; d0 < L->D; d0 += POOL_DB) {
+            size_t n = L->D - d0 < POOL_DB ? L->D - d0 : POOL_DB;
+            float *sb = s + b * L->D + d0;
+            size_t d = 0;
+            for (; d + 4 <= n; d += 4)
+                vst1q_f32(sb + d, vdupq_n_f32(0.0f));
+            for (; d < n; d++)
+                sb[d] = 0.0f;
+            const float *rows[POOL_ROWS];
+            int k = 0;
             for (size_t t = 0; t < L->T; t++) {
-                if (mb[t * L->m_step] == 0.0f)
-                    continue;
-                const float *r = xb + t * L->x_step + d;
-                a0 = vaddq_f32(a0, vld1q_f32(r));
-                a1 = vaddq_f32(a1, vld1q_f32(r + 4));
-                a2 = vaddq_f32(a2, vld1q_f32(r + 8));
-                a3 = vaddq_f32(a3, vld1q_f32(r + 12));
+                if (m[t * L->m_step + b * L->m_sample] == 0.0f)
+                    continue; /* masked rows are never read: they may be NaN */
+                rows[k++] = x + t * L->x_step + b * L->x_sample + d0;
+                if (k == POOL_ROWS) {
+                    add_rows(sb, rows, k, n);
+                    k = 0;
+                }
             }
-            vst1q_f32(sb + d, vmulq_n_f32(a0, inv));
-            vst1q_f32(sb + d + 4, vmulq_n_f32(a1, inv));
-            vst1q_f32(sb + d + 8, vmulq_n_f32(a2, inv));
-            vst1q_f32(sb + d + 12, vmulq_n_f32(a3, inv));
-        }
-        for (; d + 4 <= D; d += 4) {
-            float32x4_t a = vdupq_n_f32(0.0f);
-            for (size_t t = 0; t < L->T; t++)
-                if (mb[t * L->m_step] != 0.0f)
-                    a = vaddq_f32(a, vld1q_f32(xb + t * L->x_step + d));
-            vst1q_f32(sb + d, vmulq_n_f32(a, inv));
-        }
-        for (; d < D; d++) {
-            float a = 0.0f;
-            for (size_t t = 0; t < L->T; t++)
-                if (mb[t * L->m_step] != 0.0f)
-                    a += xb[t * L->x_step + d];
-            sb[d] = a * inv;
+            if (k)
+                add_rows(sb, rows, k, n);
+            for (d = 0; d + 4 <= n; d += 4)
+                vst1q_f32(sb + d, vmulq_n_f32(vld1q_f32(sb + d), inv));
+            for (; d < n; d++)
+                sb[d] *= inv;
         }
     }
 }

@@ -12,41 +12,67 @@ static float inv_count(const balm_seq *L, const float *m, size_t b)
     return 1.0f / (cnt + BALM_POOL_EPS);
 }
 
-/* 64 channels (four registers) per pass over the steps: the sums stay in
- * registers while the rows stream through. */
+/* Channels per block: the partial sums of one block stay in L1 while the
+ * present rows of x stream through, each read once, contiguously. */
+#define POOL_DB 2048
+/* Present rows folded into one pass over a block (fewer s loads/stores). */
+#define POOL_ROWS 4
+
+/* s[0..n) += r[0][..] + ... + r[k-1][..], added one row after the other
+ * (the scalar twin's order). */
+static inline void add_rows(float *s, const float *const *r, int k, size_t n)
+{
+    size_t d = 0;
+    for (; d + 16 <= n; d += 16) {
+        __m512 a = _mm512_loadu_ps(s + d);
+        for (int j = 0; j < k; j++)
+            a = _mm512_add_ps(a, _mm512_loadu_ps(r[j] + d));
+        _mm512_storeu_ps(s + d, a);
+    }
+    if (d < n) {
+        __mmask16 m = balm512_tail(n - d);
+        __m512 a = balm512_maskz_loadu_ps(m, s + d);
+        for (int j = 0; j < k; j++)
+            a = _mm512_add_ps(a, balm512_maskz_loadu_ps(m, r[j] + d));
+        balm512_mask_storeu_ps(s + d, m, a);
+    }
+}
+
+/* s[0..n) = v (v = 0) or s[0..n) *= v (scale). */
+static inline void row_op(float *s, size_t n, float v, int scale)
+{
+    const __m512 vv = _mm512_set1_ps(v);
+    size_t d = 0;
+    for (; d + 16 <= n; d += 16)
+        _mm512_storeu_ps(s + d, scale ? _mm512_mul_ps(_mm512_loadu_ps(s + d), vv) : vv);
+    if (d < n) {
+        __mmask16 m = balm512_tail(n - d);
+        balm512_mask_storeu_ps(s + d, m, scale ? _mm512_mul_ps(balm512_maskz_loadu_ps(m, s + d), vv) : vv);
+    }
+}
+
 void balm_pool_fwd_f32_avx512(const balm_seq *L, const float *x, const float *m, float *s)
 {
-    const size_t D = L->D;
     for (size_t b = 0; b < L->B; b++) {
-        const __m512 vinv = _mm512_set1_ps(inv_count(L, m, b));
-        const float *xb = x + b * L->x_sample;
-        const float *mb = m + b * L->m_sample;
-        float *sb = s + b * D;
-        size_t d = 0;
-        for (; d + 64 <= D; d += 64) {
-            __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        const float inv = inv_count(L, m, b);
+        for (size_t d0 = 0; d0 < L->D; d0 += POOL_DB) {
+            size_t n = L->D - d0 < POOL_DB ? L->D - d0 : POOL_DB;
+            float *sb = s + b * L->D + d0;
+            row_op(sb, n, 0.0f, 0);
+            const float *rows[POOL_ROWS];
+            int k = 0;
             for (size_t t = 0; t < L->T; t++) {
-                if (mb[t * L->m_step] == 0.0f)
-                    continue;
-                const float *r = xb + t * L->x_step + d;
-                a0 = _mm512_add_ps(a0, _mm512_loadu_ps(r));
-                a1 = _mm512_add_ps(a1, _mm512_loadu_ps(r + 16));
-                a2 = _mm512_add_ps(a2, _mm512_loadu_ps(r + 32));
-                a3 = _mm512_add_ps(a3, _mm512_loadu_ps(r + 48));
+                if (m[t * L->m_step + b * L->m_sample] == 0.0f)
+                    continue; /* masked rows are never read: they may be NaN */
+                rows[k++] = x + t * L->x_step + b * L->x_sample + d0;
+                if (k == POOL_ROWS) {
+                    add_rows(sb, rows, k, n);
+                    k = 0;
+                }
             }
-            _mm512_storeu_ps(sb + d, _mm512_mul_ps(a0, vinv));
-            _mm512_storeu_ps(sb + d + 16, _mm512_mul_ps(a1, vinv));
-            _mm512_storeu_ps(sb + d + 32, _mm512_mul_ps(a2, vinv));
-            _mm512_storeu_ps(sb + d + 48, _mm512_mul_ps(a3, vinv));
-        }
-        /* Up to three full vectors and a masked tail, one pass each. */
-        for (; d < D; d += 16) {
-            __mmask16 k = balm512_tail(D - d);
-            __m512 a = _mm512_setzero_ps();
-            for (size_t t = 0; t < L->T; t++)
-                if (mb[t * L->m_step] != 0.0f)
-                    a = _mm512_add_ps(a, balm512_maskz_loadu_ps(k, xb + t * L->x_step + d));
-            balm512_mask_storeu_ps(sb + d, k, _mm512_mul_ps(a, vinv));
+            if (k)
+                add_rows(sb, rows, k, n);
+            row_op(sb, n, inv, 1);
         }
     }
 }
