@@ -2,9 +2,10 @@
  * time.
  *
  * The same algorithms, constants and operation order as vecmath_avx2.h and
- * vecmath_avx512.h (Cephes-style exp and log with a Cody-Waite reduction,
- * compensated division for the sigmoids, exact reduction of the Box-Muller
- * angle in u), so every ISA agrees lane for lane up to FMA placement.
+ * vecmath_avx512.h (Cephes-style exp with a Cody-Waite reduction, Cephes
+ * log by Estrin's scheme, compensated division for the sigmoids, exact
+ * reduction of the Box-Muller angle in u), so every ISA agrees lane for
+ * lane up to rounding details of the division.
  * Measured under qemu-aarch64 against double precision (17 million float
  * bit patterns spread over the whole range; ulp of the correctly rounded
  * float result, denormals in units of 2^-149):
@@ -60,12 +61,11 @@ static inline float32x4_t balm_neon_exp(float32x4_t x)
 }
 
 /* log(x) = e ln2 + log(m), m in [sqrt(1/2), sqrt(2)), Cephes logf
- * polynomial; denormals scaled by 2^23 first; specials patched last. */
-static inline float32x4_t balm_neon_log(float32x4_t x)
+ * polynomial by Estrin's scheme (as vecmath_avx2.h). balm_neon_log_core
+ * takes x > 0 normal and finite and subtracts ebias from its exponent;
+ * balm_neon_log scales denormals by 2^23 first and patches the specials. */
+static inline float32x4_t balm_neon_log_core(float32x4_t xs, float32x4_t ebias)
 {
-    uint32x4_t isden = vcltq_f32(x, BALM_VN(1.17549435e-38f));
-    float32x4_t xs = vbslq_f32(isden, vmulq_f32(x, BALM_VN(8388608.0f)), x);
-    float32x4_t ebias = vreinterpretq_f32_u32(vandq_u32(isden, vreinterpretq_u32_f32(BALM_VN(23.0f))));
     uint32x4_t xi = vreinterpretq_u32_f32(xs);
     int32x4_t ei = vsubq_s32(vreinterpretq_s32_u32(vshrq_n_u32(xi, 23)), vdupq_n_s32(126));
     float32x4_t m = vreinterpretq_f32_u32(vorrq_u32(vandq_u32(xi, vdupq_n_u32(0x007FFFFF)), vdupq_n_u32(0x3F000000)));
@@ -75,21 +75,28 @@ static inline float32x4_t balm_neon_log(float32x4_t x)
     e = vsubq_f32(e, vreinterpretq_f32_u32(vandq_u32(small, vreinterpretq_u32_f32(BALM_VN(1.0f)))));
     float32x4_t f = vsubq_f32(vaddq_f32(m, vreinterpretq_f32_u32(vandq_u32(small, vreinterpretq_u32_f32(m)))),
                               BALM_VN(1.0f));
-    float32x4_t z = vmulq_f32(f, f);
-    float32x4_t y = BALM_VN(7.0376836292E-2f);
-    y = vfmaq_f32(BALM_VN(-1.1514610310E-1f), y, f);
-    y = vfmaq_f32(BALM_VN(1.1676998740E-1f), y, f);
-    y = vfmaq_f32(BALM_VN(-1.2420140846E-1f), y, f);
-    y = vfmaq_f32(BALM_VN(1.4249322787E-1f), y, f);
-    y = vfmaq_f32(BALM_VN(-1.6668057665E-1f), y, f);
-    y = vfmaq_f32(BALM_VN(2.0000714765E-1f), y, f);
-    y = vfmaq_f32(BALM_VN(-2.4999993993E-1f), y, f);
-    y = vfmaq_f32(BALM_VN(3.3333331174E-1f), y, f);
+    float32x4_t z = vmulq_f32(f, f), z2 = vmulq_f32(z, z);
+    float32x4_t q0 = vfmaq_f32(BALM_VN(3.3333331174E-1f), BALM_VN(-2.4999993993E-1f), f);
+    float32x4_t q1 = vfmaq_f32(BALM_VN(2.0000714765E-1f), BALM_VN(-1.6668057665E-1f), f);
+    float32x4_t q2 = vfmaq_f32(BALM_VN(1.4249322787E-1f), BALM_VN(-1.2420140846E-1f), f);
+    float32x4_t q3 = vfmaq_f32(BALM_VN(1.1676998740E-1f), BALM_VN(-1.1514610310E-1f), f);
+    float32x4_t r0 = vfmaq_f32(q0, q1, z);
+    float32x4_t r1 = vfmaq_f32(q3, BALM_VN(7.0376836292E-2f), z);
+    r1 = vfmaq_f32(q2, r1, z);
+    float32x4_t y = vfmaq_f32(r0, r1, z2);
     y = vmulq_f32(vmulq_f32(y, f), z);
     y = vfmaq_f32(y, e, BALM_VN(-2.12194440e-4f));
     y = vfmaq_f32(y, z, BALM_VN(-0.5f));
     float32x4_t r = vaddq_f32(f, y);
-    r = vfmaq_f32(r, e, BALM_VN(0.693359375f));
+    return vfmaq_f32(r, e, BALM_VN(0.693359375f));
+}
+
+static inline float32x4_t balm_neon_log(float32x4_t x)
+{
+    uint32x4_t isden = vcltq_f32(x, BALM_VN(1.17549435e-38f));
+    float32x4_t xs = vbslq_f32(isden, vmulq_f32(x, BALM_VN(8388608.0f)), x);
+    float32x4_t ebias = vreinterpretq_f32_u32(vandq_u32(isden, vreinterpretq_u32_f32(BALM_VN(23.0f))));
+    float32x4_t r = balm_neon_log_core(xs, ebias);
     /* x = 0 -> -inf; x < 0 or NaN -> NaN; x = +inf -> +inf. */
     const float32x4_t zero = vdupq_n_f32(0.0f), inf = BALM_VN(INFINITY);
     r = vbslq_f32(vceqq_f32(x, zero), BALM_VN(-INFINITY), r);
@@ -98,12 +105,13 @@ static inline float32x4_t balm_neon_log(float32x4_t x)
     return r;
 }
 
-/* log1p(y) for y >= 0 or NaN: log(1+y) + ((y - ((1+y) - 1)) / (1+y)). */
+/* log1p(y) for y in [0, 1] or NaN: log(1+y) + ((y - ((1+y) - 1)) / (1+y));
+ * 1+y is in [1, 2], so the core suffices (NaN y gives a NaN correction). */
 static inline float32x4_t balm_neon_log1p_pos(float32x4_t y)
 {
     float32x4_t u = vaddq_f32(BALM_VN(1.0f), y);
     float32x4_t corr = vdivq_f32(vsubq_f32(y, vsubq_f32(u, BALM_VN(1.0f))), u);
-    return vaddq_f32(balm_neon_log(u), corr);
+    return vaddq_f32(balm_neon_log_core(u, vdupq_n_f32(0.0f)), corr);
 }
 
 /* Lanes whose sign bit is set. */
