@@ -54,7 +54,7 @@ void balm_bench_register_all(void);
 size_t balm_bench_count(void);
 const balm_bench_def *balm_bench_get(size_t i);
 
-/* 64-byte aligned, zero-initialised-by-touch allocation of n floats; NULL on
+/* 64-byte aligned allocation of n floats (uninitialised: setups fill it); NULL on
  * failure. Free with balm_bench_free. */
 float *balm_bench_alloc(size_t n);
 void balm_bench_free(void *p);

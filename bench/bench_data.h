@@ -47,6 +47,9 @@ typedef struct vec_data {
     size_t N, C;          /* kl only */
     float *v[VEC_MAXBUF]; /* meaning per op, see bench_kernels.c */
     double sink;          /* results land here so nothing is dead */
+    uint64_t phase;       /* in-place ops: x2 on even calls, x0.5 on odd ones,
+                             counted across impls and repetitions so the data
+                             never drifts by more than a factor 2 */
 } vec_data;
 
 const char *vec_op_name(vec_op op);

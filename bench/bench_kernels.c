@@ -278,12 +278,13 @@ static void run_combine(const balm_bench_def *d, void *p, uint64_t it)
     ((combine_fn)d->fn)(v->n, 3, w, a, v->v[3], -0.05f, v->v[4], 0);
 }
 
-/* Alternate 2 and 0.5 so that repeated in-place calls neither overflow nor
- * drift into denormals. */
+/* Alternate 2 and 0.5 (vec_data.phase) so that repeated in-place calls
+ * neither overflow nor drift into denormals. */
 static void run_scale(const balm_bench_def *d, void *p, uint64_t it)
 {
     vec_data *v = p;
-    ((scale_fn)d->fn)(v->n, v->v[0], (it & 1) ? 0.5f : 2.0f);
+    (void)it;
+    ((scale_fn)d->fn)(v->n, v->v[0], (v->phase++ & 1) ? 0.5f : 2.0f);
 }
 
 static void run_sums(const balm_bench_def *d, void *p, uint64_t it)
@@ -298,7 +299,8 @@ static void run_sums(const balm_bench_def *d, void *p, uint64_t it)
 static void run_scale_noise(const balm_bench_def *d, void *p, uint64_t it)
 {
     vec_data *v = p;
-    ((scale_noise_fn)d->fn)(v->n, v->v[0], (it & 1) ? 0.5f : 2.0f, 1e-3f, 1234, it * v->n);
+    ((scale_noise_fn)d->fn)(v->n, v->v[0], (v->phase++ & 1) ? 0.5f : 2.0f, 1e-3f, 1234,
+                            it * v->n);
 }
 
 /* ---------------------------------------------------- per-kernel families */

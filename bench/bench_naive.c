@@ -129,8 +129,8 @@ static void naive_direction(const balm_bench_def *d, void *p, uint64_t it)
 static void naive_scale(const balm_bench_def *d, void *p, uint64_t it)
 {
     vec_data *v = p;
-    float a = (it & 1) ? 0.5f : 2.0f;
-    (void)d;
+    float a = (v->phase++ & 1) ? 0.5f : 2.0f;
+    (void)d, (void)it;
     for (size_t i = 0; i < v->n; i++)
         v->v[0][i] *= a;
 }
@@ -154,7 +154,7 @@ static void naive_noise(const balm_bench_def *d, void *p, uint64_t it)
 {
     vec_data *v = p;
     uint64_t st = 0x9E3779B97F4A7C15ull ^ it;
-    float a = (it & 1) ? 0.5f : 2.0f;
+    float a = (v->phase++ & 1) ? 0.5f : 2.0f;
     (void)d;
     for (size_t i = 0; i < v->n; i++) {
         st ^= st << 13, st ^= st >> 7, st ^= st << 17;

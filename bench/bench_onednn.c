@@ -53,6 +53,7 @@ typedef struct dn_state {
     dnnl_memory_t mems[MAX_MEMS];
     int nmems;
     float *scratch[MAX_SCRATCH];
+    uint64_t *phase; /* grad/scale: the shared vec_data.phase picks the chain */
     char label[160];
 } dn_state;
 
@@ -493,7 +494,8 @@ static int plan_vec(dn_state *s, vec_op op, vec_data *v, char *err, size_t errle
         dnnl_memory_desc_t a = md(1, (int64_t[]){n}, (int64_t[]){1});
         dnnl_memory_t mx;
         NEWMEM(mx, a, v->v[0]);
-        /* it even: x2, odd: x0.5 (as the kernels' run body). */
+        /* even phase: x2, odd: x0.5 (as the kernels' run body). */
+        s->phase = &v->phase;
         for (int alt = 0; alt < 2; alt++) {
             dnnl_eltwise_desc_t ed;
             dnnl_eltwise_forward_desc_init(&ed, dnnl_forward_inference, dnnl_eltwise_linear, &a,
@@ -581,8 +583,8 @@ static void *dn_prepare(const balm_bench_def *d, void *data, char *err, size_t e
 static void dn_run(const balm_bench_def *d, void *p, uint64_t it)
 {
     dn_state *s = p;
-    int alt = (s->nsteps[1] && (it & 1)) ? 1 : 0;
-    (void)d;
+    int alt = (s->nsteps[1] && s->phase && ((*s->phase)++ & 1)) ? 1 : 0;
+    (void)d, (void)it;
     for (int i = 0; i < s->nsteps[alt]; i++)
         dnnl_primitive_execute(s->steps[alt][i].prim, g_strm, s->steps[alt][i].nargs,
                                s->steps[alt][i].args);
