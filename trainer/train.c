@@ -6,6 +6,7 @@
  * (heads step, KL, cos, coefficients, encoder gradients rescaled inside the
  * epoch window); backbone gradients clipped to L2 norm 2.0; Adam. */
 #define _POSIX_C_SOURCE 200809L
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,7 +71,8 @@ typedef struct run {
     float **best_heads;
     balm_tensor_ref *tensors;
     size_t ntensors, nheads;
-    FILE *log;
+    FILE *log;             /* --log, written to log_tmp and renamed when whole */
+    char log_tmp[4200];
     int tty;
     double t_grm;
 } run;
@@ -345,8 +347,36 @@ static void run_free(run *R)
     balm_grm_destroy(R->grm);
     balm_model_destroy(R->model);
     balm_dataset_free(&R->ds);
-    if (R->log)
+    if (R->log) { /* a failed run: the previous log stays as it was */
         fclose(R->log);
+        unlink(R->log_tmp);
+    }
+}
+
+/* The JSON log goes to a temporary file beside it, renamed over --log once
+ * the run's lines are complete: a run that fails or is killed never leaves a
+ * truncated log or clobbers the previous one. */
+static int log_open(run *R, const char *path)
+{
+    snprintf(R->log_tmp, sizeof R->log_tmp, "%s.tmp.%ld", path, (long)getpid());
+    if (!(R->log = fopen(R->log_tmp, "w"))) {
+        fprintf(stderr, "balm train: --log: cannot write '%s': %s\n", R->log_tmp, strerror(errno));
+        return 1;
+    }
+    return 0;
+}
+
+static int log_commit(run *R, const char *path)
+{
+    int bad = fflush(R->log) != 0 || fsync(fileno(R->log)) != 0;
+    bad |= fclose(R->log) != 0;
+    R->log = NULL;
+    if (bad || rename(R->log_tmp, path) != 0) {
+        fprintf(stderr, "balm train: --log: cannot write '%s': %s\n", path, strerror(errno));
+        unlink(R->log_tmp);
+        return 1;
+    }
+    return 0;
 }
 
 static size_t longest_dialog(const balm_split *s)
@@ -511,10 +541,6 @@ int balm_train_run(const balm_train_opts *o, balm_train_result *res)
     }
     if (o->check_isa)
         balm_shadow_enable(1);
-    if (o->log_path && !(R.log = fopen(o->log_path, "w"))) {
-        perror(o->log_path);
-        return 1;
-    }
     if (setup(&R))
         goto out;
     double t_data = balm_now_s() - t_start; /* loading, views, splits, missing patterns */
@@ -526,6 +552,8 @@ int balm_train_run(const balm_train_opts *o, balm_train_result *res)
             goto out;
         }
     }
+    if (o->log_path && log_open(&R, o->log_path))
+        goto out;
     if (!o->quiet) {
         size_t c[8];
         balm_imr_counts(R.ds.train.n, o->rates, c);
@@ -651,6 +679,8 @@ int balm_train_run(const balm_train_opts *o, balm_train_result *res)
         if (o->check_isa)
             fprintf(R.log, ",\"check_isa_max_rel\":%.6g,\"check_isa_ok\":%s", check_max, check_bad ? "false" : "true");
         fprintf(R.log, "}\n");
+        if (log_commit(&R, o->log_path))
+            goto out;
     }
     if (o->save_path) {
         uint64_t meta[BALM_CKPT_META];
