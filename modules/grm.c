@@ -338,7 +338,14 @@ balm_status balm_grm_step(balm_grm *g, const balm_grm_input *in, float *dfused_w
     if (reg ? !in->targets : !in->labels)
         return balm_fail(BALM_ERR_NULL, "%s: in->%s is NULL (C=%zu)", fn,
                          reg ? "targets" : "labels", C);
-    size_t bad = balm_find_nonfinite(in->fused_out, N * C);
+    size_t bad;
+    /* A NaN feature would reach the heads' weights through Adam: refuse it
+     * before anything is modified. */
+    for (int m = 0; m < BALM_NMOD; m++)
+        if ((bad = balm_find_nonfinite(in->feat[m], N * g->cfg.enc[m])) != SIZE_MAX)
+            return balm_fail(BALM_ERR_NONFINITE, "%s: in->feat[%d][%zu] is not finite", fn, m,
+                             bad);
+    bad = balm_find_nonfinite(in->fused_out, N * C);
     if (bad != SIZE_MAX)
         return balm_fail(BALM_ERR_NONFINITE, "%s: in->fused_out[%zu] is not finite", fn, bad);
     if ((bad = balm_find_nonfinite(in->fused_w, C * H)) != SIZE_MAX)
