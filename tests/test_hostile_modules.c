@@ -566,8 +566,8 @@ static void test_grm_step_hostile(void **state)
     bad = in;
     st = balm_grm_step(g, &bad, io->fused_out, NULL);
     report("grm_step dfused_w overlapping in->fused_out", st);
-    /* A NaN encoder feature: the heads would learn NaN.
-     * KNOWN BUG until balm_grm_step checks in->feat: accepted, heads go NaN. */
+    /* A NaN encoder feature: the heads would learn NaN. Regression test: it
+     * was accepted and the heads went NaN until 83acbd5. */
     io->feat[1][GN * genc[1] - 1] = NAN;
     memcpy(ref, io, sizeof *io);
     bad = in;
@@ -583,8 +583,8 @@ static void test_grm_step_hostile(void **state)
             nan_seen |= isnan(w1[i]);
         printf("hostile: ... the audio head's W1 %s NaN after that step\n",
                nan_seen ? "contains" : "has no");
-        fail_msg("KNOWN BUG (modules/grm.c balm_grm_step): accepted a NaN encoder feature "
-                 "(in->feat[1][5]); expected BALM_ERR_NONFINITE and nothing modified");
+        fail_msg("balm_grm_step accepted a NaN encoder feature (in->feat[1][5]); expected "
+                 "BALM_ERR_NONFINITE and nothing modified");
     }
     assert_memory_equal(io, ref, sizeof *io);
 #undef REFUSED

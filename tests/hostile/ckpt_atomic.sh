@@ -71,8 +71,8 @@ done
 # The JSON log (issue 8: written atomically, temporary file + rename): a run
 # that fails or is killed must leave the previous log whole; a finished run
 # leaves only complete JSON lines.
-# KNOWN GAP at the time of writing: trainer/train.c opens --log with
-# fopen("w") before --load is checked, so a failing run empties the old log.
+# Regression test: --log was opened with fopen("w") before --load was
+# checked, so a failing run emptied the old log (fixed in 8084eb3).
 printf '{"old": 1}\n' >"$tmp/log.jsonl"
 cp "$tmp/log.jsonl" "$tmp/log.orig"
 train --epochs 1 --log "$tmp/log.jsonl" --load "$tmp/trunc.ckpt" >"$tmp/log" 2>&1
