@@ -443,7 +443,9 @@ static void test_grm_null_objects(void **state)
     EXPECT("grm_set_state s = NULL", balm_grm_set_state(g, NULL), BALM_ERR_NULL,
            "balm_grm_set_state");
     EXPECT("grm_step in = NULL", balm_grm_step(g, NULL, dfw, NULL), BALM_ERR_NULL, "in");
-    EXPECT("grm_create cfg = NULL", balm_grm_create(NULL, &g), BALM_ERR_NULL, "balm_grm_create");
+    balm_grm *g2 = g;
+    EXPECT("grm_create cfg = NULL", balm_grm_create(NULL, &g2), BALM_ERR_NULL, "balm_grm_create");
+    assert_null(g2); /* *out is cleared on failure */
     balm_grm_destroy(g);
 }
 
