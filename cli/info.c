@@ -3,29 +3,12 @@
 #include <string.h>
 
 #include "balm/balm.h"
+#include "kernels.h"
 #include "commands.h"
 
 static const char *yn(int v)
 {
     return v ? "yes" : "no";
-}
-
-/* Whether this binary carries kernels for an ISA (compile-time). */
-static int isa_built(balm_isa isa)
-{
-    switch (isa) {
-    case BALM_ISA_SCALAR: return 1;
-#ifdef BALM_HAVE_AVX2
-    case BALM_ISA_AVX2: return 1;
-#endif
-#ifdef BALM_HAVE_AVX512
-    case BALM_ISA_AVX512: return 1;
-#endif
-#ifdef BALM_HAVE_NEON
-    case BALM_ISA_NEON: return 1;
-#endif
-    default: return 0;
-    }
 }
 
 static void info_usage(FILE *fp)
@@ -73,7 +56,7 @@ int balm_cmd_info(int argc, char **argv)
         const char *state;
         if (balm_isa_supported(isa))
             state = "supported";
-        else if (!isa_built(isa))
+        else if (!balm_isa_built(isa))
             state = "not in this build";
         else
             state = "not supported by this CPU/OS";

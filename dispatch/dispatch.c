@@ -41,7 +41,7 @@ balm_status balm_isa_from_name(const char *name, balm_isa *isa)
 }
 
 /* Whether this build compiled kernels for the ISA. */
-static int isa_built(balm_isa isa)
+int balm_isa_built(balm_isa isa)
 {
     switch (isa) {
     case BALM_ISA_SCALAR: return 1;
@@ -76,7 +76,7 @@ static int isa_rank(balm_isa isa)
 
 int balm_isa_supported(balm_isa isa)
 {
-    if ((unsigned)isa >= BALM_ISA_COUNT || !isa_built(isa) || isa_rank(isa) < 0)
+    if ((unsigned)isa >= BALM_ISA_COUNT || !balm_isa_built(isa) || isa_rank(isa) < 0)
         return 0;
     balm_cpu_info info;
     balm_cpu_detect(&info);

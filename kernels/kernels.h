@@ -86,5 +86,7 @@ const balm_kernels *balm_kernels_active(void);
  * the ISA is not supported by this build and CPU. Tests call every ISA's
  * kernels directly through this. */
 int balm_kernels_for_isa(balm_isa isa, balm_kernels *out);
+/* Whether this build compiled kernels for the ISA (whatever the CPU). */
+int balm_isa_built(balm_isa isa);
 
 #endif
