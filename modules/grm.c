@@ -361,6 +361,8 @@ balm_status balm_grm_step(balm_grm *g, const balm_grm_input *in, float *dfused_w
     }
     if (balm_ranges_overlap(dfused_w, C * H, in->fused_w, C * H))
         return balm_fail(BALM_ERR_ARG, "%s: dfused_w overlaps in->fused_w", fn);
+    if (balm_ranges_overlap(dfused_w, C * H, in->fused_out, N * C))
+        return balm_fail(BALM_ERR_ARG, "%s: dfused_w overlaps in->fused_out", fn);
     const int window = in->epoch >= g->cfg.start_epoch && in->epoch <= g->cfg.end_epoch;
     if (window)
         for (size_t j = 0; j < g->nreg; j++) {

@@ -223,7 +223,7 @@ balm_status balm_kl_cls(size_t N, size_t C, const float *p, const float *logq, f
     CHECK_NULL(fn, logq);
     for (size_t i = 0; i < n; i++) {
         if (!(p[i] >= 0.0f && p[i] <= 1.0f))
-            return balm_fail(BALM_ERR_ARG, "%s: p[%zu][%zu] = %g is not a probability", fn,
+            return balm_fail(BALM_ERR_ARG, "%s: p[%zu][%zu] = %.9g is not a probability", fn,
                              i / C, i % C, (double)p[i]);
         if (isnan(logq[i]))
             return balm_fail(BALM_ERR_NONFINITE, "%s: logq[%zu][%zu] is NaN", fn, i / C, i % C);

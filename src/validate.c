@@ -90,7 +90,7 @@ balm_status balm_mask_check(const char *fn, const char *arg, const balm_seq *L, 
         for (size_t b = 0; b < L->B; b++) {
             float v = m[t * L->m_step + b * L->m_sample];
             if (v != 0.0f && v != 1.0f)
-                return balm_fail(BALM_ERR_MASK, "%s: %s[t=%zu][b=%zu] = %g, expected 0 or 1", fn,
+                return balm_fail(BALM_ERR_MASK, "%s: %s[t=%zu][b=%zu] = %.9g, expected 0 or 1", fn,
                                  arg, t, b, (double)v);
         }
     return BALM_OK;

@@ -353,6 +353,21 @@ static void run_free(run *R)
     }
 }
 
+/* Whether the folder that will hold `path` exists and can be written. */
+static int dir_writable(const char *path)
+{
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        return access(".", W_OK | X_OK) == 0;
+    if (slash == dir)
+        slash[1] = '\0';
+    else
+        *slash = '\0';
+    return access(dir, W_OK | X_OK) == 0;
+}
+
 /* The JSON log goes to a temporary file beside it, renamed over --log once
  * the run's lines are complete: a run that fails or is killed never leaves a
  * truncated log or clobbers the previous one. */
@@ -554,6 +569,12 @@ int balm_train_run(const balm_train_opts *o, balm_train_result *res)
     }
     if (o->log_path && log_open(&R, o->log_path))
         goto out;
+    if (o->save_path && !dir_writable(o->save_path)) {
+        /* found now, not after the whole training run */
+        fprintf(stderr, "balm train: --save: cannot write in the folder of '%s': %s\n", o->save_path,
+                strerror(errno));
+        goto out;
+    }
     if (!o->quiet) {
         size_t c[8];
         balm_imr_counts(R.ds.train.n, o->rates, c);
