@@ -220,10 +220,23 @@ balm_status balm_fcm_forward(balm_fcm *f, size_t T, size_t B, const float *const
                 return balm_fail(BALM_ERR_ARG, "%s: y[%d] overlaps y[%d]", fn, m, k);
         }
     }
+    /* every mask checked before anything is written, the error naming the
+     * modality (the kernels would name only their own argument) */
+    for (int m = 0; m < BALM_NMOD && !empty; m++) {
+        balm_seq L = fcm_seq(f, T, B, f->cfg.d[m]);
+        for (size_t t = 0; t < T; t++)
+            for (size_t b = 0; b < B; b++) {
+                float v = mask[m][t * L.m_step + b * L.m_sample];
+                if (v != 0.0f && v != 1.0f)
+                    return balm_fail(BALM_ERR_MASK,
+                                     "%s: mask[%d] (%c)[t=%zu][b=%zu] = %.9g, expected 0 or 1",
+                                     fn, m, "lav"[m], t, b, (double)v);
+            }
+    }
     double t0 = now_s(), tl = balm_linear_time(0);
     f->have_fwd = 0;
     balm_status st = BALM_OK;
-    /* pool all three first: this validates every mask before any y is written */
+    /* pool all three before any y is written */
     for (int m = 0; m < BALM_NMOD && st == BALM_OK; m++) {
         balm_seq L = fcm_seq(f, T, B, f->cfg.d[m]);
         st = balm_pool_fwd(&L, x[m], mask[m], f->s[m]);

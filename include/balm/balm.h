@@ -53,7 +53,7 @@ typedef enum balm_status {
     BALM_ERR_MASK,       /* a mask value is neither 0 nor 1 */
     BALM_ERR_ARG,        /* another argument is invalid (enum, flag, shape mismatch) */
     BALM_ERR_NONFINITE,  /* an input that must be finite is NaN or Inf */
-    BALM_ERR_ISA,        /* ISA unknown, not supported by this CPU, or cap already set */
+    BALM_ERR_ISA,        /* ISA unknown or not supported by this build and CPU */
     BALM_ERR_IO,         /* a file could not be opened, read or written */
     BALM_ERR_FORMAT,     /* a file's content is malformed or truncated */
     BALM_ERR_NOMEM,      /* out of memory */
@@ -133,7 +133,8 @@ enum { BALM_L = 0, BALM_A = 1, BALM_V = 2, BALM_NMOD = 3 };
 
 /* ---------------------------------------------------------------- FCM kernels */
 /* Masked mean pooling. s[b][d] = sum_t m*x / (sum_t m + 1e-8), s dense [B][D].
- * A sample with no present step gets s = 0. T = 0 writes s = 0 (B*D values);
+ * A sample with no present step gets s = 0. Non-finite data at present steps
+ * propagates (as in PyTorch); at masked steps it is ignored. T = 0 writes s = 0 (B*D values);
  * B = 0 or D = 0 writes nothing. */
 BALM_API balm_status balm_pool_fwd(const balm_seq *L, const float *x, const float *m,
                                    float *s);
@@ -166,7 +167,7 @@ BALM_API balm_status balm_kl_reg(size_t N, const float *f, const float *u, float
 
 /* cos = sum_i (w[i]/max(|w|,1e-8)) * (wf[i]/max(|wf|,1e-8)). Optionally
  * returns the two unclamped L2 norms (either pointer may be NULL). n = 0
- * gives cos = 0. */
+ * gives cos = 0. A non-finite w or wf is BALM_ERR_NONFINITE naming the index. */
 BALM_API balm_status balm_cos(size_t n, const float *w, const float *wf, float *cos,
                               float *norm_w, float *norm_wf);
 /* Direction loss gradient w.r.t. the fused weight wf (GRM projection):
@@ -222,7 +223,12 @@ typedef struct balm_shadow_stat {
     uint64_t calls;     /* calls checked since the last reset */
     double max_rel;     /* largest relative difference seen (0 if equal) */
 } balm_shadow_stat;
-/* Copies up to `cap` entries (one per kernel in the kernel list) and returns
+/* Kernel names are those of kernels/kernels.h: pool_fwd, pool_bwd, gate_fwd,
+ * gate_bwd (balm_pool_* / balm_gate_*), kl_cls_sum, kl_reg_sum (balm_kl_cls,
+ * balm_kl_reg), dot_norms (balm_cos and balm_direction_grad's norms),
+ * combine (balm_direction_grad), scale (balm_scale), sums (balm_std and
+ * balm_grad_rescale's moments), scale_noise (balm_noise, balm_grad_rescale).
+ * Copies up to `cap` entries (one per kernel in the kernel list) and returns
  * the number of kernels; reset = 1 clears the statistics after reading. */
 BALM_API size_t balm_shadow_stats(balm_shadow_stat *out, size_t cap, int reset);
 

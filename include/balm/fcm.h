@@ -63,9 +63,13 @@ BALM_API balm_status balm_fcm_param(balm_fcm *f, balm_fcm_param_id id, float **p
                                     float **grad, size_t *count);
 
 /* Forward on a batch of T <= max_T steps and B <= max_B samples: x[m] and
- * y[m] in the object's layout (dense), mask[m] [T][B] or [B][T]. y[m] may
- * alias x[m]. Keeps what backward needs (pointers to x and mask: they must
- * stay valid and unchanged until backward). */
+ * y[m] in the object's layout (dense), mask[m] [T][B] or [B][T].
+ * Keeps what backward needs: pointers to x[m] and mask[m], which must stay
+ * valid and unchanged until backward. y[m] may be x[m] itself (in place):
+ * the object then keeps its own copy of x[m] for backward. No other overlap
+ * between outputs and inputs is allowed (BALM_ERR_ARG). Every mask is checked
+ * before anything is written; on error the object keeps no forward state
+ * (backward returns BALM_ERR_STATE) and its intermediates are unspecified. */
 BALM_API balm_status balm_fcm_forward(balm_fcm *f, size_t T, size_t B,
                                       const float *const x[BALM_NMOD],
                                       const float *const mask[BALM_NMOD],
