@@ -293,7 +293,7 @@ static int check_isa_report(run *R, int epoch, double *run_max)
     double emax = 0;
     if (n > 64)
         n = 64;
-    if (!R->o->quiet) {
+    if (!R->o->quiet && balm_isa_active() != BALM_ISA_SCALAR) {
         char what[32];
         snprintf(what, sizeof what, epoch ? "epoch %d" : "test pass", epoch);
         printf("  check-isa %s (%s vs scalar, tolerance %.0e):", what, balm_isa_name(balm_isa_active()),
@@ -547,6 +547,8 @@ int balm_train_run(const balm_train_opts *o, balm_train_result *res)
     if (o->isa) {
         balm_isa cap;
         balm_status st = balm_isa_from_name(o->isa, &cap);
+        if (!st && !balm_isa_supported(cap))
+            st = balm_fail(BALM_ERR_ISA, "not supported by this build and CPU (see `balm info`)");
         if (!st)
             st = balm_isa_set_cap(cap);
         if (st) {
