@@ -725,7 +725,7 @@ static int run_case(const char *dir, const check_opts *o)
     else if (rc == BALM_EXIT_FAIL)
         printf("FAIL %s (%s, isa=%s%s): %s\n", c->name, c->kind, isa, c->extra, c->msg);
     else
-        printf("ERROR %s (%s): %s\n", c->name, c->kind[0] ? c->kind : "?", c->msg);
+        printf("ERROR %s (%s): %s\n", c->name, c->kind[0] ? c->kind : "kind unknown", c->msg);
     fflush(stdout);
     case_free(c);
     free(c);
