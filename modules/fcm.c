@@ -77,6 +77,21 @@ static float *alloc_f(size_t n)
     return calloc(n ? n : 1, sizeof(float));
 }
 
+balm_fcm_config balm_fcm_config_default(size_t d_l, size_t d_a, size_t d_v)
+{
+    balm_fcm_config c;
+    memset(&c, 0, sizeof c);
+    c.d[BALM_L] = d_l;
+    c.d[BALM_A] = d_a;
+    c.d[BALM_V] = d_v;
+    c.d_global = (d_l + d_a + d_v) / 4;
+    c.max_T = 1;
+    c.max_B = 1;
+    c.layout = BALM_LAYOUT_TBD;
+    c.backend = BALM_LINEAR_AUTO;
+    return c;
+}
+
 balm_status balm_fcm_create(const balm_fcm_config *cfg, balm_fcm **out)
 {
     static const char *fn = "balm_fcm_create";

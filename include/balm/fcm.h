@@ -51,6 +51,11 @@ typedef struct balm_fcm_config {
     uint64_t seed;         /* PyTorch-default init: U(+-1/sqrt(fan_in)) */
 } balm_fcm_config;
 
+/* A configuration for widths (d_l, d_a, d_v): d_global = (d_l+d_a+d_v)/4
+ * as upstream, max_T = max_B = 1 (set them), layout TBD, backend AUTO,
+ * seed 0. */
+BALM_API balm_fcm_config balm_fcm_config_default(size_t d_l, size_t d_a, size_t d_v);
+
 typedef struct balm_fcm balm_fcm;
 
 BALM_API balm_status balm_fcm_create(const balm_fcm_config *cfg, balm_fcm **out);
