@@ -1,7 +1,8 @@
 /* Checkpoints: named float tensors behind a header, CRC32-protected.
  *
  *   "BALMCKPT"  8 bytes magic
- *   u32 version (1), u32 byte-order mark 0x01020304, u32 tensor count
+ *   u32 version (2: the trainer's full training state, see train.c; 1 held
+ *   the weights only and is refused with a message saying so), u32 byte-order mark 0x01020304, u32 tensor count
  *   u64 meta[8]  (model shape: d_l, d_a, d_v, hidden, classes, d_global, balm, 0)
  *   per tensor: u32 name length, name bytes, u64 count, count float32
  *   u32 CRC32 (zlib) of every byte before it
@@ -19,7 +20,7 @@
 #include "trainer.h"
 
 #define CKPT_MAGIC "BALMCKPT"
-#define CKPT_VERSION 1u
+#define CKPT_VERSION 2u
 #define CKPT_BOM 0x01020304u
 #define CKPT_MAX_BYTES ((size_t)1 << 34)
 
@@ -140,6 +141,13 @@ balm_status balm_ckpt_load(const char *path, const uint64_t meta[BALM_CKPT_META]
     memcpy(hdr, buf + 8, sizeof hdr);
     if (hdr[1] != CKPT_BOM) {
         st = balm_fail(BALM_ERR_FORMAT, "%s: '%s' was written with another byte order", fn, path);
+        goto done;
+    }
+    if (hdr[0] == 1) { /* weights only: cannot resume, so not accepted */
+        st = balm_fail(BALM_ERR_FORMAT,
+                       "%s: '%s' is a version 1 checkpoint (weights only, from an older balm); this build "
+                       "reads version %u (the whole training state): train again with --save to write one",
+                       fn, path, CKPT_VERSION);
         goto done;
     }
     if (hdr[0] != CKPT_VERSION) {

@@ -487,6 +487,21 @@ void balm_adam_step(balm_adam *a)
     }
 }
 
+float *balm_adam_moment(balm_adam *a, size_t i, int second)
+{
+    return i < a->n ? (second ? a->var[i] : a->mom[i]) : NULL;
+}
+
+uint64_t balm_adam_get_step(const balm_adam *a)
+{
+    return (uint64_t)a->step;
+}
+
+void balm_adam_set_step(balm_adam *a, uint64_t step)
+{
+    a->step = (long)step;
+}
+
 double balm_clip_grad_norm(const balm_param *list, size_t n, double max_norm)
 {
     double ss = 0;

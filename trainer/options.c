@@ -42,7 +42,7 @@ void balm_train_usage(void *stream)
     fputs("usage: balm train [options]\n"
           "  Trains encoders (Linear->relu) + fused classifier with BALM (FCM + GRM)\n"
           "  under imbalanced missing rates; default data: Fashion-MNIST views.\n"
-          "  --epochs N          epochs (10)\n"
+          "  --epochs N          epochs in all, those of a --load checkpoint included (10)\n"
           "  --batch-size N      dialogues per batch (16)\n"
           "  --lr X              Adam learning rate (1e-3)\n"
           "  --l2 X              Adam L2 weight decay (3e-5)\n"
@@ -62,8 +62,9 @@ void balm_train_usage(void *stream)
           "                      fail past a max relative difference of 1e-4\n"
           "  --isa NAME          cap the kernel ISA (scalar, avx2, avx512, neon)\n"
           "  --log FILE.jsonl    one JSON object per epoch and a final one\n"
-          "  --save FILE         checkpoint of the best-validation weights\n"
-          "  --load FILE         start from a checkpoint (--epochs 0: evaluate)\n"
+          "  --save FILE         checkpoint: best-validation weights and the training state\n"
+          "  --load FILE         resume a checkpoint up to --epochs (same training flags);\n"
+          "                      --epochs 0: evaluate its best-validation weights\n"
           "  --data DIR          .npy data set (see README) instead of Fashion-MNIST\n",
           (FILE *)stream);
 }

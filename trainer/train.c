@@ -19,6 +19,7 @@
 #include "trainer.h"
 
 #define CLIP_NORM 2.0
+#define BALM_EPOCHS_MAX 100000 /* --epochs' upper bound (options.c) */
 
 void balm_f1_acc(size_t n, size_t C, const int *pred, const int *truth, double *f1, double *acc)
 {
@@ -51,6 +52,17 @@ void balm_f1_acc(size_t n, size_t C, const int *pred, const int *truth, double *
 }
 
 /* ------------------------------------------------------------ run state */
+/* Words of the checkpoint's "run.state" tensor (u64, stored bit-for-bit as
+ * 2 floats each; doubles and floats as their bit patterns). The ST_O_* words
+ * are the training flags a resumed run must repeat. */
+enum {
+    ST_EPOCHS, ST_BEST_EPOCH, ST_BEST_F1, ST_BEST_ACC, ST_LAST_LOSS, ST_LAST_VF1, ST_LAST_VACC,
+    ST_ADAM_T, ST_HAVE_DGM, ST_LOSS_GM, ST_GRM_HAVE_PREV, ST_GRM_T, ST_GRM_NOISE, ST_GRM_KL,
+    ST_O_SEED = ST_GRM_KL + BALM_NMOD, ST_O_BATCH, ST_O_LIMIT, ST_O_LR, ST_O_L2, ST_O_TAU, ST_O_RHO,
+    ST_O_NOISE, ST_O_MASK, ST_O_START, ST_O_END, ST_O_RATES,
+    ST_WORDS = ST_O_RATES + BALM_NMOD
+};
+
 typedef struct run {
     const balm_train_opts *o;
     balm_dataset ds;
@@ -68,9 +80,13 @@ typedef struct run {
     size_t *order;
     float *hbuf;           /* head hidden activations [rows][3h] */
     float **best;          /* snapshot of the best-validation weights */
-    float **best_heads;
-    balm_tensor_ref *tensors;
+    float **cur;           /* the last epoch's weights, for checkpoints */
+    balm_tensor_ref *tensors; /* the live weights: backbone, then GRM heads */
     size_t ntensors, nheads;
+    balm_tensor_ref *ck;   /* checkpoint list (see ck_build) */
+    char **ck_names;
+    size_t nck, ck_dgm;
+    uint64_t state[ST_WORDS]; /* the run's scalars, saved as tensor "run.state" */
     FILE *log;             /* --log, written to log_tmp and renamed when whole */
     char log_tmp[4200];
     int tty;
@@ -274,14 +290,20 @@ static uint32_t params_crc(run *R)
     return (uint32_t)crc;
 }
 
-static void snapshot(run *R, int save)
+/* save: live weights -> buf; else buf -> live weights. */
+static void snapshot_to(run *R, float **buf, int save)
 {
     for (size_t i = 0; i < R->ntensors; i++) {
         if (save)
-            memcpy(R->best[i], R->tensors[i].data, R->tensors[i].count * sizeof(float));
+            memcpy(buf[i], R->tensors[i].data, R->tensors[i].count * sizeof(float));
         else
-            memcpy(R->tensors[i].data, R->best[i], R->tensors[i].count * sizeof(float));
+            memcpy(R->tensors[i].data, buf[i], R->tensors[i].count * sizeof(float));
     }
+}
+
+static void snapshot(run *R, int save)
+{
+    snapshot_to(R, R->best, save);
 }
 
 /* --check-isa: print and check the shadow statistics of the epoch (epoch 0:
@@ -330,10 +352,19 @@ static int check_isa_report(run *R, int epoch, double *run_max)
 
 static void run_free(run *R)
 {
-    if (R->best)
-        for (size_t i = 0; i < R->ntensors; i++)
+    for (size_t i = 0; i < R->ntensors; i++) {
+        if (R->best)
             free(R->best[i]);
+        if (R->cur)
+            free(R->cur[i]);
+    }
     free(R->best);
+    free(R->cur);
+    if (R->ck_names)
+        for (size_t i = 0; i < R->nck; i++)
+            free(R->ck_names[i]);
+    free(R->ck_names);
+    free(R->ck);
     free(R->tensors);
     free(R->lab32);
     free(R->dgm);
@@ -401,6 +432,118 @@ static size_t longest_dialog(const balm_split *s)
         if (s->dialog[k + 1] - s->dialog[k] > T)
             T = s->dialog[k + 1] - s->dialog[k];
     return T;
+}
+
+static int ck_add(run *R, const char *prefix, const char *name, float *data, size_t count)
+{
+    size_t len = strlen(prefix) + strlen(name) + 1;
+    char *nm = malloc(len);
+    if (!nm)
+        return 1;
+    snprintf(nm, len, "%s%s", prefix, name);
+    R->ck_names[R->nck] = nm;
+    R->ck[R->nck].name = nm;
+    R->ck[R->nck].data = data;
+    R->ck[R->nck].count = count;
+    R->nck++;
+    return 0;
+}
+
+/* The checkpoint's tensors: the best-validation weights under the model's
+ * names (what --epochs 0 evaluates), then what resuming needs: the last
+ * epoch's weights ("last."), the backbone's and the heads' Adam moments
+ * (written and read in place), the direction gradient carried to the next
+ * step, and the run's scalars. */
+static int ck_build(run *R)
+{
+    size_t cap = 2 * R->ntensors + 2 * R->nparams + 2 * R->nheads + 2;
+    R->ck = calloc(cap, sizeof *R->ck);
+    R->ck_names = calloc(cap, sizeof *R->ck_names);
+    if (!R->ck || !R->ck_names)
+        return 1;
+    int bad = 0;
+    for (size_t i = 0; i < R->ntensors; i++)
+        bad |= ck_add(R, "", R->tensors[i].name, R->best[i], R->tensors[i].count);
+    for (size_t i = 0; i < R->ntensors; i++)
+        bad |= ck_add(R, "last.", R->tensors[i].name, R->cur[i], R->tensors[i].count);
+    for (int second = 0; second < 2; second++) {
+        const char *pre = second ? "adam_v." : "adam_m.";
+        for (size_t i = 0; i < R->nparams; i++)
+            bad |= ck_add(R, pre, R->params[i].name, balm_adam_moment(R->adam, i, second), R->params[i].n);
+        for (size_t j = 0; j < R->nheads; j++) {
+            float *mo, *va;
+            size_t n;
+            balm_grm_param(R->grm, (int)(j / BALM_GRM_NPARAM), (balm_grm_param_id)(j % BALM_GRM_NPARAM), NULL,
+                           NULL, &mo, &va, &n);
+            bad |= ck_add(R, pre, R->tensors[R->nparams + j].name, second ? va : mo, n);
+        }
+    }
+    if (R->grm) { /* R->dgm swaps with dgm_next every step: fill_state re-points it */
+        R->ck_dgm = R->nck;
+        bad |= ck_add(R, "", "dfused_w", R->dgm, R->fused->n);
+    }
+    /* u64 words kept bit-for-bit in float slots: only ever memcpy'd */
+    bad |= ck_add(R, "", "run.state", (float *)(void *)R->state, 2 * ST_WORDS);
+    return bad;
+}
+
+static uint64_t dbits(double v)
+{
+    uint64_t u;
+    memcpy(&u, &v, sizeof u);
+    return u;
+}
+
+static double bitsd(uint64_t u)
+{
+    double v;
+    memcpy(&v, &u, sizeof v);
+    return v;
+}
+
+/* The training flags a resumed run must repeat to continue exactly. */
+static void opts_words(const balm_train_opts *o, uint64_t *w)
+{
+    w[ST_O_SEED] = o->seed;
+    w[ST_O_BATCH] = o->batch_size;
+    w[ST_O_LIMIT] = o->limit;
+    w[ST_O_LR] = dbits(o->lr);
+    w[ST_O_L2] = dbits(o->l2);
+    w[ST_O_TAU] = dbits(o->tau);
+    w[ST_O_RHO] = dbits(o->rho);
+    w[ST_O_NOISE] = (uint64_t)o->noise;
+    w[ST_O_MASK] = (uint64_t)o->mask_order;
+    w[ST_O_START] = (uint64_t)(int64_t)o->start_epoch;
+    w[ST_O_END] = (uint64_t)(int64_t)o->end_epoch;
+    for (int m = 0; m < BALM_NMOD; m++)
+        w[ST_O_RATES + m] = dbits(o->rates[m]);
+}
+
+/* Names the first flag that differs from the checkpoint's; 0 if none. */
+static int opts_differ(const run *R, const uint64_t *now, char *msg, size_t len)
+{
+    static const struct {
+        int word, is_double;
+        const char *flag;
+    } f[] = {{ST_O_SEED, 0, "--seed"},   {ST_O_BATCH, 0, "--batch-size"}, {ST_O_LIMIT, 0, "--limit"},
+             {ST_O_LR, 1, "--lr"},       {ST_O_L2, 1, "--l2"},            {ST_O_TAU, 1, "--tau"},
+             {ST_O_RHO, 1, "--rho"},     {ST_O_NOISE, 0, "noise (--no-noise)"},
+             {ST_O_MASK, 0, "--mask-order (0 upstream, 1 shuffled)"},
+             {ST_O_START, 0, "--start-epoch"}, {ST_O_END, 0, "--end-epoch (0: the last)"},
+             {ST_O_RATES + BALM_A, 1, "--missing-rates (a)"}, {ST_O_RATES + BALM_L, 1, "--missing-rates (l)"},
+             {ST_O_RATES + BALM_V, 1, "--missing-rates (v)"}};
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
+        uint64_t a = R->state[f[i].word], b = now[f[i].word];
+        if (a == b)
+            continue;
+        if (f[i].is_double)
+            snprintf(msg, len, "%s was %.9g, now %.9g", f[i].flag, bitsd(a), bitsd(b));
+        else
+            snprintf(msg, len, "%s was %llu, now %llu", f[i].flag, (unsigned long long)a,
+                     (unsigned long long)b);
+        return 1;
+    }
+    return 0;
 }
 
 static int setup(run *R)
@@ -493,7 +636,8 @@ static int setup(run *R)
     R->ntensors = R->nparams + R->nheads;
     R->tensors = calloc(R->ntensors, sizeof *R->tensors);
     R->best = calloc(R->ntensors, sizeof *R->best);
-    if (!R->tensors || !R->best) {
+    R->cur = calloc(R->ntensors, sizeof *R->cur);
+    if (!R->tensors || !R->best || !R->cur) {
         fprintf(stderr, "balm train: out of memory\n");
         return 1;
     }
@@ -509,10 +653,16 @@ static int setup(run *R)
             balm_grm_param(R->grm, m, (balm_grm_param_id)j, &t->data, NULL, NULL, NULL, &t->count);
         }
     for (size_t i = 0; i < R->ntensors; i++)
-        if (!(R->best[i] = malloc(R->tensors[i].count * sizeof(float) + 1))) {
+        if (!(R->best[i] = malloc(R->tensors[i].count * sizeof(float) + 1)) ||
+            !(R->cur[i] = malloc(R->tensors[i].count * sizeof(float) + 1))) {
             fprintf(stderr, "balm train: out of memory\n");
             return 1;
         }
+    snapshot(R, 1); /* no epoch yet: the initial weights are the best */
+    if (ck_build(R)) {
+        fprintf(stderr, "balm train: out of memory\n");
+        return 1;
+    }
     return 0;
 }
 
@@ -527,6 +677,95 @@ static void model_meta(run *R, uint64_t meta[BALM_CKPT_META])
     meta[5] = R->o->balm ? (dg ? dg : 1) : 0; /* as balm_model_create picks it */
     meta[6] = (uint64_t)R->o->balm;
     meta[7] = 0;
+}
+
+/* The run's scalars for --save (after the test pass: nothing of the
+ * training state changes in it). */
+static void fill_state(run *R, const balm_train_result *res)
+{
+    uint64_t *w = R->state;
+    memset(w, 0, ST_WORDS * sizeof *w);
+    w[ST_EPOCHS] = (uint64_t)res->epochs_run;
+    w[ST_BEST_EPOCH] = (uint64_t)res->best_epoch;
+    w[ST_BEST_F1] = dbits(res->best_epoch ? res->best_val_f1 : -1);
+    w[ST_BEST_ACC] = dbits(res->best_epoch ? res->best_val_acc : -1);
+    w[ST_LAST_LOSS] = dbits(res->last_loss);
+    w[ST_LAST_VF1] = dbits(res->last_val_f1);
+    w[ST_LAST_VACC] = dbits(res->last_val_acc);
+    w[ST_ADAM_T] = balm_adam_get_step(R->adam);
+    w[ST_HAVE_DGM] = (uint64_t)R->have_dgm;
+    w[ST_LOSS_GM] = dbits(R->loss_gm);
+    if (R->grm) {
+        balm_grm_state gs;
+        balm_grm_get_state(R->grm, &gs);
+        w[ST_GRM_HAVE_PREV] = (uint64_t)gs.have_prev;
+        w[ST_GRM_T] = gs.adam_steps;
+        w[ST_GRM_NOISE] = gs.noise_offset;
+        for (int m = 0; m < BALM_NMOD; m++)
+            w[ST_GRM_KL + m] = dbits(gs.prev_kl[m]);
+        R->ck[R->ck_dgm].data = R->dgm;
+    }
+    opts_words(R->o, w);
+}
+
+/* --load: the whole training state. --epochs is the total: a checkpoint of
+ * k epochs continues with epochs k+1..--epochs (the same training flags
+ * needed), or with --epochs 0 (or k) only evaluates its best weights. */
+static int resume(run *R, int *done, int *best_epoch, double *best_f1, double *best_acc,
+                  balm_train_result *res)
+{
+    const balm_train_opts *o = R->o;
+    uint64_t meta[BALM_CKPT_META], now[ST_WORDS];
+    model_meta(R, meta);
+    if (R->grm)
+        R->ck[R->ck_dgm].data = R->dgm;
+    if (balm_ckpt_load(o->load_path, meta, R->ck, R->nck))
+        return fail_status("--load");
+    const uint64_t *w = R->state;
+    char why[256];
+    if (w[ST_EPOCHS] > (uint64_t)BALM_EPOCHS_MAX || w[ST_BEST_EPOCH] > w[ST_EPOCHS] || w[ST_HAVE_DGM] > 1) {
+        fprintf(stderr, "balm train: --load: '%s' holds an impossible training state (%llu epochs, best %llu)\n",
+                o->load_path, (unsigned long long)w[ST_EPOCHS], (unsigned long long)w[ST_BEST_EPOCH]);
+        return 1;
+    }
+    *done = (int)w[ST_EPOCHS];
+    if (o->epochs && o->epochs < *done) {
+        fprintf(stderr,
+                "balm train: --load: '%s' has %d epochs done already; --epochs is the total: give more than %d "
+                "to continue training it, or --epochs 0 to evaluate it\n",
+                o->load_path, *done, *done);
+        return 1;
+    }
+    opts_words(o, now);
+    if (o->epochs > *done && opts_differ(R, now, why, sizeof why)) {
+        fprintf(stderr,
+                "balm train: --load: '%s' was trained with other flags (%s); resuming needs the same training "
+                "flags (or --epochs 0 to evaluate it)\n",
+                o->load_path, why);
+        return 1;
+    }
+    if (R->grm) {
+        balm_grm_state gs;
+        memset(&gs, 0, sizeof gs);
+        gs.have_prev = (int)w[ST_GRM_HAVE_PREV];
+        gs.adam_steps = w[ST_GRM_T];
+        gs.noise_offset = w[ST_GRM_NOISE];
+        for (int m = 0; m < BALM_NMOD; m++)
+            gs.prev_kl[m] = (float)bitsd(w[ST_GRM_KL + m]);
+        if (w[ST_GRM_HAVE_PREV] > 1 || balm_grm_set_state(R->grm, &gs))
+            return fail_status("--load: the GRM state");
+    }
+    balm_adam_set_step(R->adam, w[ST_ADAM_T]);
+    R->have_dgm = (int)w[ST_HAVE_DGM];
+    R->loss_gm = (float)bitsd(w[ST_LOSS_GM]);
+    *best_epoch = (int)w[ST_BEST_EPOCH];
+    *best_f1 = bitsd(w[ST_BEST_F1]);
+    *best_acc = bitsd(w[ST_BEST_ACC]);
+    res->last_loss = bitsd(w[ST_LAST_LOSS]);
+    res->last_val_f1 = bitsd(w[ST_LAST_VF1]);
+    res->last_val_acc = bitsd(w[ST_LAST_VACC]);
+    snapshot_to(R, R->cur, 0); /* train on from the last epoch's weights */
+    return 0;
 }
 
 static void json_mods(FILE *f, const char *key, const double *v)
@@ -561,14 +800,10 @@ int balm_train_run(const balm_train_opts *o, balm_train_result *res)
     if (setup(&R))
         goto out;
     double t_data = balm_now_s() - t_start; /* loading, views, splits, missing patterns */
-    if (o->load_path) {
-        uint64_t meta[BALM_CKPT_META];
-        model_meta(&R, meta);
-        if (balm_ckpt_load(o->load_path, meta, R.tensors, R.ntensors)) {
-            fail_status("--load");
-            goto out;
-        }
-    }
+    double best_f1 = -1, best_acc = -1, check_max = 0;
+    int best_epoch = 0, check_bad = 0, done = 0;
+    if (o->load_path && resume(&R, &done, &best_epoch, &best_f1, &best_acc, res))
+        goto out;
     if (o->log_path && log_open(&R, o->log_path))
         goto out;
     if (o->save_path && !dir_writable(o->save_path)) {
@@ -593,11 +828,10 @@ int balm_train_run(const balm_train_opts *o, balm_train_result *res)
         if (o->check_isa && balm_isa_active() == BALM_ISA_SCALAR)
             printf("  check-isa: the active ISA is scalar, so there is no SIMD path to compare\n");
     }
-    double best_f1 = -1, best_acc = -1, check_max = 0;
-    int best_epoch = 0, check_bad = 0;
     pass_stats tr, va;
     memset(&va, 0, sizeof va);
-    for (int ep = 1; ep <= o->epochs; ep++) {
+    res->epochs_run = done;
+    for (int ep = done + 1; ep <= o->epochs; ep++) {
         double ups, te = balm_now_s();
         balm_status st = train_epoch(&R, ep, &tr, &ups);
         if (!st)
@@ -649,6 +883,7 @@ int balm_train_run(const balm_train_opts *o, balm_train_result *res)
         res->last_loss = tr.loss;
     }
     res->weights_crc = params_crc(&R);
+    snapshot_to(&R, R.cur, 1); /* the last epoch's weights, for --save */
     if (best_epoch)
         snapshot(&R, 0); /* report the best-validation epoch's weights */
     pass_stats ts;
@@ -708,7 +943,8 @@ int balm_train_run(const balm_train_opts *o, balm_train_result *res)
     if (o->save_path) {
         uint64_t meta[BALM_CKPT_META];
         model_meta(&R, meta);
-        if (balm_ckpt_save(o->save_path, meta, R.tensors, R.ntensors)) {
+        fill_state(&R, res);
+        if (balm_ckpt_save(o->save_path, meta, R.ck, R.nck)) {
             fail_status("--save");
             goto out;
         }

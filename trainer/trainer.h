@@ -213,6 +213,11 @@ balm_status balm_adam_create(const balm_param *list, size_t n, float lr, float l
                              balm_adam **out);
 void balm_adam_step(balm_adam *a);
 void balm_adam_destroy(balm_adam *a);
+/* For checkpoints: the first (second = 0) or second moment of parameter i
+ * (NULL past the end), writable; Adam's step count t. */
+float *balm_adam_moment(balm_adam *a, size_t i, int second);
+uint64_t balm_adam_get_step(const balm_adam *a);
+void balm_adam_set_step(balm_adam *a, uint64_t step);
 /* Global L2 norm of all gradients; scales them to max_norm if above
  * (torch.nn.utils.clip_grad_norm_). Returns the norm before clipping. */
 double balm_clip_grad_norm(const balm_param *list, size_t n, double max_norm);
