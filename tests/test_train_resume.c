@@ -2,7 +2,8 @@
  * weights, metrics and checkpoint as k epochs with --save, then --load and
  * the remaining N - k (--epochs is the total). Also: what --epochs may be
  * against a loaded checkpoint, other training flags refused, and a version 1
- * (weights-only) checkpoint refused with a message saying so. No tolerance:
+ * (weights-only) checkpoint refused with a message saying so; the CLI's
+ * common error messages name no internal function. No tolerance:
  * every comparison is exact (same ISA, same seed). */
 #define _POSIX_C_SOURCE 200809L
 #include <setjmp.h>
@@ -178,6 +179,56 @@ static void test_old_version(void **state)
     assert_non_null(strstr(balm_last_error(), "has checkpoint version 9, this build reads 2"));
 }
 
+/* Runs the trainer with stderr captured into buf. */
+static int run_captured(const balm_train_opts *o, char *buf, size_t n)
+{
+    char path[256];
+    balm_train_result r;
+    path_in(path, sizeof path, "stderr.txt");
+    fflush(stderr);
+    int saved = dup(2);
+    FILE *f = fopen(path, "w+");
+    assert_non_null(f);
+    assert_true(saved >= 0 && dup2(fileno(f), 2) >= 0);
+    int rc = balm_train_run(o, &r);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    rewind(f);
+    size_t got = fread(buf, 1, n - 1, f);
+    buf[got] = '\0';
+    fclose(f);
+    return rc;
+}
+
+/* The CLI user's messages say what to do and name no internal function. */
+static void test_user_messages(void **state)
+{
+    (void)state;
+    char msg[2048], ck[256];
+    balm_train_opts o;
+    small_opts(&o);
+    o.fmnist_dir = "/nonexistent-fmnist";
+    assert_int_equal(run_captured(&o, msg, sizeof msg), 1);
+    assert_non_null(strstr(msg, "dataset-fashion-mnist"));
+    assert_null(strstr(msg, ": balm_")); /* no internal function name */
+    path_in(ck, sizeof ck, "absent.ckpt");
+    small_opts(&o);
+    o.load_path = ck;
+    o.epochs = 0;
+    o.limit = 100;
+    if (have_fmnist()) {
+        assert_int_equal(run_captured(&o, msg, sizeof msg), 1);
+        assert_non_null(strstr(msg, "balm train: --load: cannot open"));
+        assert_null(strstr(msg, ": balm_")); /* no internal function name */
+        o.load_path = NULL;
+        o.limit = 5; /* one dialogue: no validation split */
+        assert_int_equal(run_captured(&o, msg, sizeof msg), 1);
+        assert_non_null(strstr(msg, "raise --limit"));
+        assert_null(strstr(msg, ": balm_")); /* no internal function name */
+    }
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -197,6 +248,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_old_version),
+        cmocka_unit_test(test_user_messages),
         cmocka_unit_test(test_resume_balm),
         cmocka_unit_test(test_resume_baseline),
         cmocka_unit_test(test_resume_refuses_other_flags),

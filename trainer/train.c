@@ -101,9 +101,44 @@ typedef struct pass_stats {
     size_t n, steps;
 } pass_stats;
 
+/* The library's messages begin with the internal function's name
+ * ("balm_holdout: ..."), which means nothing to the CLI user: drop it. */
+static const char *user_msg(const char *m)
+{
+    const char *p = m;
+    if (strncmp(p, "balm_", 5) != 0)
+        return m;
+    for (p += 5; (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_'; p++)
+        ;
+    return p[0] == ':' && p[1] == ' ' ? p + 2 : m;
+}
+
 static int fail_status(const char *what)
 {
-    fprintf(stderr, "balm train: %s: %s\n", what, balm_last_error());
+    fprintf(stderr, "balm train: %s: %s\n", what, user_msg(balm_last_error()));
+    return 1;
+}
+
+/* A data set that cannot be loaded: the message, and what to do about the
+ * common cases. */
+static int fail_data(const balm_train_opts *o)
+{
+    const char *m = balm_last_error();
+    fail_status("loading data");
+    if (strstr(m, "to hold out validation")) {
+        if (o->limit && o->data_dir)
+            fprintf(stderr, "balm train: --limit %zu keeps too few training dialogues to hold out a validation "
+                            "split; raise --limit\n", o->limit);
+        else if (o->limit) /* Fashion-MNIST's dialogues: 4..24 images */
+            fprintf(stderr, "balm train: --limit %zu keeps too few training images to hold out a validation "
+                            "split; raise --limit to %d or more\n", o->limit, 2 * BALM_DIALOG_MAX);
+        else
+            fprintf(stderr, "balm train: the training split needs at least 2 dialogues, or give a validation "
+                            "split (valid_*.npy) in --data\n");
+    } else if (!o->data_dir && strstr(m, "cannot open")) {
+        fprintf(stderr, "balm train: Fashion-MNIST is read from %s (Debian package dataset-fashion-mnist): "
+                        "install it, or give --data DIR\n", o->fmnist_dir);
+    }
     return 1;
 }
 
@@ -560,7 +595,7 @@ static int setup(run *R)
     else
         st = balm_fmnist_load(o->fmnist_dir, o->limit, o->test_limit, o->seed, &R->ds);
     if (st)
-        return fail_status("loading data");
+        return fail_data(o);
     balm_split *sp[3] = {&R->ds.train, &R->ds.valid, &R->ds.test};
     for (int s = 0; s < 3; s++) {
         if ((st = balm_imr_apply(sp[s], R->ds.d, o->rates, o->mask_order, o->seed ^ (0x696d72ull + (uint64_t)s))))

@@ -27,10 +27,10 @@ train --epochs 0 --load "$ck" >"$tmp/log" 2>&1 || die "a good checkpoint does no
 for fault in fsync-eio rename-eio fsync-kill; do
   LD_PRELOAD=$shim BALM_FAULT=$fault train --epochs 1 --seed 2 --save "$ck" >"$tmp/log" 2>&1
   rc=$?
-  msg=$(grep -m1 balm_ckpt_save "$tmp/log")
+  msg=$(grep -m1 "balm train: --save:" "$tmp/log")
   [ $rc -ne 0 ] || die "$fault: the save reported success"
   if [ $fault != fsync-kill ]; then
-    grep -q "balm_ckpt_save" "$tmp/log" || die "$fault: no message about the save: $(tail -1 "$tmp/log")"
+    grep -q "balm train: --save:" "$tmp/log" || die "$fault: no message about the save: $(tail -1 "$tmp/log")"
     ls "$ck".tmp.* >/dev/null 2>&1 && die "$fault: temporary file left behind"
   fi
   cmp -s "$ck" "$tmp/orig.ckpt" || die "$fault: the previous checkpoint changed"
@@ -47,7 +47,7 @@ if [ "$(id -u)" = 0 ] && mkdir -p "$tmp/mnt" && mount -t tmpfs -o size=256k tmpf
   train --epochs 1 --seed 3 --save "$mnt/model.ckpt" >"$tmp/log" 2>&1
   rc=$?
   [ $rc -ne 0 ] || die "full disk: the save reported success"
-  msg=$(grep -m1 balm_ckpt_save "$tmp/log")
+  msg=$(grep -m1 "balm train: --save:" "$tmp/log")
   grep -q "No space left on device" <<<"$msg" || die "full disk: the message does not say why: $msg"
   cmp -s "$mnt/model.ckpt" "$tmp/orig.ckpt" || die "full disk: the previous checkpoint changed"
   ls "$mnt"/model.ckpt.tmp.* >/dev/null 2>&1 && die "full disk: temporary file left behind"
@@ -65,8 +65,8 @@ printf '\x55' | dd of="$tmp/flip.ckpt" bs=1 seek=90 conv=notrunc 2>/dev/null
 for bad in trunc flip empty; do
   train --epochs 0 --load "$tmp/$bad.ckpt" >"$tmp/log" 2>&1
   rc=$?
-  [ $rc -ne 0 ] && grep -q "balm_ckpt_load" "$tmp/log" || die "$bad checkpoint: exit $rc: $(tail -1 "$tmp/log")"
-  echo "ok:   $bad checkpoint refused (exit $rc): $(grep -m1 balm_ckpt_load "$tmp/log")"
+  [ $rc -ne 0 ] && grep -q "balm train: --load:" "$tmp/log" || die "$bad checkpoint: exit $rc: $(tail -1 "$tmp/log")"
+  echo "ok:   $bad checkpoint refused (exit $rc): $(grep -m1 "balm train: --load:" "$tmp/log")"
 done
 # The JSON log (issue 8: written atomically, temporary file + rename): a run
 # that fails or is killed must leave the previous log whole; a finished run
