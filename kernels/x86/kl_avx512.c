@@ -6,11 +6,62 @@
 #include "kernels.h"
 #include "x86/vecmath_avx512.h"
 
-/* p (log p - logq), exactly 0 where p = 0 whatever logq is (0 * inf = NaN). */
+/* p (log p - logq), exactly 0 where p = 0 whatever logq is (0 * inf = NaN).
+ * The careful path: blocks holding a zero or denormal p, and the tail. */
 static inline __m512 cls_terms(__m512 p, __m512 lq)
 {
     __mmask16 nz = _mm512_cmp_ps_mask(p, _mm512_setzero_ps(), _CMP_NEQ_UQ);
     return _mm512_maskz_mul_ps(nz, p, _mm512_sub_ps(balm512_log(p), lq));
+}
+
+/* log(p) for normal p in (0, 1]: the Cephes polynomial of balm512_log_core
+ * on the same reduced argument, reduced without compares: subtracting the
+ * bits of sqrt(1/2) makes the exponent field floor(log2(p / sqrt(1/2))),
+ * and the mantissa put back over sqrt(1/2) lies in [sqrt(1/2), sqrt(2)).
+ * Zero, denormal or non-finite p give garbage: the caller checks. */
+static inline __m512 log16_normal(__m512 p)
+{
+    const __m512i off = _mm512_set1_epi32(0x3f3504f3); /* bits of 0.70710677f */
+    __m512i t = _mm512_sub_epi32(_mm512_castps_si512(p), off);
+    __m512 e = balm512_cvtepi32_ps(balm512_srai_epi32(t, 23));
+    __m512 m = _mm512_castsi512_ps(_mm512_add_epi32(_mm512_and_si512(t, _mm512_set1_epi32(0x007FFFFF)), off));
+    __m512 f = _mm512_sub_ps(m, BALM_V16(1.0f));
+    __m512 z = _mm512_mul_ps(f, f), z2 = _mm512_mul_ps(z, z);
+    __m512 q0 = _mm512_fmadd_ps(BALM_V16(-2.4999993993E-1f), f, BALM_V16(3.3333331174E-1f));
+    __m512 q1 = _mm512_fmadd_ps(BALM_V16(-1.6668057665E-1f), f, BALM_V16(2.0000714765E-1f));
+    __m512 q2 = _mm512_fmadd_ps(BALM_V16(-1.2420140846E-1f), f, BALM_V16(1.4249322787E-1f));
+    __m512 q3 = _mm512_fmadd_ps(BALM_V16(-1.1514610310E-1f), f, BALM_V16(1.1676998740E-1f));
+    __m512 r0 = _mm512_fmadd_ps(q1, z, q0);
+    __m512 r1 = _mm512_fmadd_ps(BALM_V16(7.0376836292E-2f), z, q3);
+    r1 = _mm512_fmadd_ps(r1, z, q2);
+    __m512 y = _mm512_fmadd_ps(r1, z2, r0);
+    y = _mm512_mul_ps(_mm512_mul_ps(y, f), z);
+    y = _mm512_fmadd_ps(e, BALM_V16(-2.12194440e-4f), y);
+    y = _mm512_fmadd_ps(z, BALM_V16(-0.5f), y);
+    __m512 r = _mm512_add_ps(f, y);
+    return _mm512_fmadd_ps(e, BALM_V16(0.693359375f), r);
+}
+
+/* Elements per block: terms are summed in float within a block (8 per lane
+ * and accumulator, <= 8 * 2^-24 of the block's magnitude) and widened to
+ * double once per block. */
+#define KL_BLOCK 256
+
+/* Adds the block's sum to *a and returns 1, or returns 0 (adding nothing)
+ * if some p in it is 0 or denormal: the fast log cannot take those. */
+static inline int cls_block_fast(const float *p, const float *lq, __m512d *a)
+{
+    __m512 s0 = _mm512_setzero_ps(), s1 = s0, pmin = BALM_V16(1.0f);
+    for (size_t j = 0; j < KL_BLOCK; j += 32) {
+        __m512 p0 = _mm512_loadu_ps(p + j), p1 = _mm512_loadu_ps(p + j + 16);
+        pmin = _mm512_min_ps(pmin, _mm512_min_ps(p0, p1));
+        s0 = _mm512_fmadd_ps(p0, _mm512_sub_ps(log16_normal(p0), _mm512_loadu_ps(lq + j)), s0);
+        s1 = _mm512_fmadd_ps(p1, _mm512_sub_ps(log16_normal(p1), _mm512_loadu_ps(lq + j + 16)), s1);
+    }
+    if (_mm512_cmp_ps_mask(pmin, BALM_V16(1.17549435e-38f), _CMP_LT_OQ))
+        return 0;
+    *a = balm512_acc_pd(balm512_acc_pd(*a, s0), s1);
+    return 1;
 }
 
 double balm_kl_cls_sum_f32_avx512(size_t N, size_t C, const float *p, const float *logq)
@@ -18,14 +69,13 @@ double balm_kl_cls_sum_f32_avx512(size_t N, size_t C, const float *p, const floa
     const size_t n = N * C;
     __m512d a0 = _mm512_setzero_pd(), a1 = a0;
     size_t i = 0;
-    /* Two vectors per iteration: independent log chains and sums. */
-    for (; i + 32 <= n; i += 32) {
-        a0 = balm512_acc_pd(a0, cls_terms(_mm512_loadu_ps(p + i), _mm512_loadu_ps(logq + i)));
-        a1 = balm512_acc_pd(a1, cls_terms(_mm512_loadu_ps(p + i + 16), _mm512_loadu_ps(logq + i + 16)));
-    }
+    for (; i + KL_BLOCK <= n; i += KL_BLOCK)
+        if (!cls_block_fast(p + i, logq + i, &a0))
+            for (size_t j = i; j < i + KL_BLOCK; j += 16)
+                a1 = balm512_acc_pd(a1, cls_terms(_mm512_loadu_ps(p + j), _mm512_loadu_ps(logq + j)));
     for (; i < n; i += 16) {
         __mmask16 k = balm512_tail(n - i);
-        a0 = balm512_acc_pd(a0, cls_terms(balm512_maskz_loadu_ps(k, p + i), balm512_maskz_loadu_ps(k, logq + i)));
+        a1 = balm512_acc_pd(a1, cls_terms(balm512_maskz_loadu_ps(k, p + i), balm512_maskz_loadu_ps(k, logq + i)));
     }
     return balm512_reduce_add_pd(_mm512_add_pd(a0, a1));
 }
