@@ -7,11 +7,64 @@
 
 /* p (log p - logq), exactly 0 where p = 0 whatever logq is (0 * inf is
  * NaN). p is in [0, 1] (the wrapper checks), so log needs no special cases
- * beyond denormals; its value at p = 0 is masked. */
+ * beyond denormals; its value at p = 0 is masked. The careful path: blocks
+ * holding a zero or denormal p, and the tail. */
 static inline __m256 cls_terms(__m256 p, __m256 lq)
 {
     __m256 t = _mm256_mul_ps(p, _mm256_sub_ps(balm_log8_pos(p), lq));
     return _mm256_andnot_ps(_mm256_cmp_ps(p, _mm256_setzero_ps(), _CMP_EQ_OQ), t);
+}
+
+/* log(p) for normal p in (0, 1]: the Cephes polynomial of balm_log8_core
+ * on the same reduced argument, reduced without compares: subtracting the
+ * bits of sqrt(1/2) makes the exponent field floor(log2(p / sqrt(1/2))),
+ * and the mantissa put back over sqrt(1/2) lies in [sqrt(1/2), sqrt(2)).
+ * Zero, denormal or non-finite p give garbage: the caller checks. */
+static inline __m256 log8_normal(__m256 p)
+{
+    const __m256i off = _mm256_set1_epi32(0x3f3504f3); /* bits of 0.70710677f */
+    __m256i t = _mm256_sub_epi32(_mm256_castps_si256(p), off);
+    __m256 e = _mm256_cvtepi32_ps(_mm256_srai_epi32(t, 23));
+    __m256 m = _mm256_castsi256_ps(_mm256_add_epi32(_mm256_and_si256(t, _mm256_set1_epi32(0x007FFFFF)), off));
+    __m256 f = _mm256_sub_ps(m, BALM_V8(1.0f));
+    __m256 z = _mm256_mul_ps(f, f);
+    __m256 z2 = _mm256_mul_ps(z, z);
+    __m256 q0 = _mm256_fmadd_ps(BALM_V8(-2.4999993993E-1f), f, BALM_V8(3.3333331174E-1f));
+    __m256 q1 = _mm256_fmadd_ps(BALM_V8(-1.6668057665E-1f), f, BALM_V8(2.0000714765E-1f));
+    __m256 q2 = _mm256_fmadd_ps(BALM_V8(-1.2420140846E-1f), f, BALM_V8(1.4249322787E-1f));
+    __m256 q3 = _mm256_fmadd_ps(BALM_V8(-1.1514610310E-1f), f, BALM_V8(1.1676998740E-1f));
+    __m256 r0 = _mm256_fmadd_ps(q1, z, q0);
+    __m256 r1 = _mm256_fmadd_ps(BALM_V8(7.0376836292E-2f), z, q3);
+    r1 = _mm256_fmadd_ps(r1, z, q2);
+    __m256 y = _mm256_fmadd_ps(r1, z2, r0);
+    y = _mm256_mul_ps(_mm256_mul_ps(y, f), z);
+    y = _mm256_fmadd_ps(e, BALM_V8(-2.12194440e-4f), y);
+    y = _mm256_fmadd_ps(z, BALM_V8(-0.5f), y);
+    __m256 r = _mm256_add_ps(f, y);
+    return _mm256_fmadd_ps(e, BALM_V8(0.693359375f), r);
+}
+
+/* Elements per block: terms are summed in float within a block (8 per lane
+ * and accumulator, <= 8 * 2^-24 of the block's magnitude) and widened to
+ * double once per block. */
+#define KL_BLOCK 128
+
+/* Adds the block's sum to a0/a1 and returns 1, or returns 0 (adding
+ * nothing) if some p in it is 0 or denormal: the fast log cannot take those. */
+static inline int cls_block_fast(const float *p, const float *lq, __m256d *a0, __m256d *a1)
+{
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, pmin = BALM_V8(1.0f);
+    for (size_t j = 0; j < KL_BLOCK; j += 16) {
+        __m256 p0 = _mm256_loadu_ps(p + j), p1 = _mm256_loadu_ps(p + j + 8);
+        pmin = _mm256_min_ps(pmin, _mm256_min_ps(p0, p1));
+        s0 = _mm256_fmadd_ps(p0, _mm256_sub_ps(log8_normal(p0), _mm256_loadu_ps(lq + j)), s0);
+        s1 = _mm256_fmadd_ps(p1, _mm256_sub_ps(log8_normal(p1), _mm256_loadu_ps(lq + j + 8)), s1);
+    }
+    if (_mm256_movemask_ps(_mm256_cmp_ps(pmin, BALM_V8(1.17549435e-38f), _CMP_LT_OQ)))
+        return 0;
+    balm_acc_pd(s0, a0, a1);
+    balm_acc_pd(s1, a0, a1);
+    return 1;
 }
 
 double balm_kl_cls_sum_f32_avx2(size_t N, size_t C, const float *p, const float *logq)
@@ -19,13 +72,10 @@ double balm_kl_cls_sum_f32_avx2(size_t N, size_t C, const float *p, const float 
     const size_t n = N * C;
     __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd();
     size_t i = 0;
-    /* Two independent vectors per iteration; their sum is rounded once in
-     * float (2^-24 of the magnitude) before it is widened to double. */
-    for (; i + 16 <= n; i += 16) {
-        __m256 t0 = cls_terms(_mm256_loadu_ps(p + i), _mm256_loadu_ps(logq + i));
-        __m256 t1 = cls_terms(_mm256_loadu_ps(p + i + 8), _mm256_loadu_ps(logq + i + 8));
-        balm_acc_pd(_mm256_add_ps(t0, t1), &a0, &a1);
-    }
+    for (; i + KL_BLOCK <= n; i += KL_BLOCK)
+        if (!cls_block_fast(p + i, logq + i, &a0, &a1))
+            for (size_t j = i; j < i + KL_BLOCK; j += 8)
+                balm_acc_pd(cls_terms(_mm256_loadu_ps(p + j), _mm256_loadu_ps(logq + j)), &a0, &a1);
     for (; i < n; i += 8) {
         /* Masked-off lanes load p = 0 and so add exact zeros. */
         __m256i msk = balm_tail_mask(n - i < 8 ? n - i : 8);
