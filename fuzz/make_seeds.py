@@ -65,8 +65,8 @@ put('fuzz_idx', 'trailing', bytes([0]) + idx((2,)) + b'x')
 
 # --- checkpoints for the harness's model: enc_l.w 12, enc_l.b 4, scalar 1
 META = (3, 2, 1, 4, 2, 1, 1, 0)
-def ckpt(tensors, meta=META):
-    b = b'BALMCKPT' + struct.pack('<III', 1, 0x01020304, len(tensors))
+def ckpt(tensors, meta=META, version=2):
+    b = b'BALMCKPT' + struct.pack('<III', version, 0x01020304, len(tensors))
     b += struct.pack('<8Q', *meta)
     for name, vals in tensors:
         b += struct.pack('<I', len(name)) + name.encode() + struct.pack('<Q', len(vals))
@@ -80,6 +80,7 @@ put('fuzz_ckpt', 'wrong_meta', b'\0' + ckpt(good, meta=(3, 2, 1, 4, 2, 1, 0, 0))
 put('fuzz_ckpt', 'wrong_name', b'\xc5' + ckpt([('enc_l.x', good[0][1])] + good[1:]))
 put('fuzz_ckpt', 'short_count', b'\xc5' + ckpt([good[0], ('enc_l.b', [1, 2, 3]), good[2]]))
 put('fuzz_ckpt', 'truncated', b'\0' + ckpt(good)[:50])
+put('fuzz_ckpt', 'version1', b'\0' + ckpt(good, version=1))
 
 # --- balm train argv vectors, arguments separated by NUL bytes
 for name, args in (('defaults', []), ('full', ['--epochs', '3', '--batch-size=8', '--lr', '1e-3',
