@@ -358,13 +358,18 @@ static void test_gate(void **state)
     (void)state;
     rng r = {0xABCDEF01ULL};
     size_t nonzero = 0, cases = 0;
-    const size_t Ts[] = {1, 3, 7}, Bs[] = {1, 3};
+    /* T = 4: even step counts (kernels pair present steps); B = 11 with the
+     * largest D: 45089 (b, d) pairs, more than one 32768-pair tile, with
+     * tiles crossing samples. */
+    const size_t Ts[] = {1, 3, 4, 7}, Bs[] = {1, 3, 11};
     FOR_EACH_ISA(isa) {
         for (size_t si = 0; si < NSIZES; si++)
-            for (size_t ti = 0; ti < 3; ti++)
-                for (size_t bi = 0; bi < 2; bi++)
+            for (size_t ti = 0; ti < 4; ti++)
+                for (size_t bi = 0; bi < 3; bi++)
                     for (int lay = 0; lay < LAY_COUNT; lay++)
                         for (int mp = 0; mp < MASK_COUNT; mp++) {
+                            if (bi == 2 && (si + 1 != NSIZES || ti != 2))
+                                continue; /* the multi-tile case: D = 4099, T = 4 */
                             size_t T = Ts[ti], B = Bs[bi], D = SIZES[si];
                             int mis = (int)((si + lay + mp + 1) & 1);
                             int bad = mp == MASK_RANDOM && ti == 1;
