@@ -1,14 +1,6 @@
 /* Masked mean pooling, scalar reference (the oracle). */
+#include "common/pool_rows.h"
 #include "kernels.h"
-
-/* 1 / (count + eps), in float like upstream's mask.sum() + 1e-8. */
-static float inv_count(const balm_seq *L, const float *m, size_t b)
-{
-    float cnt = 0.0f;
-    for (size_t t = 0; t < L->T; t++)
-        cnt += m[t * L->m_step + b * L->m_sample];
-    return 1.0f / (cnt + BALM_POOL_EPS);
-}
 
 void balm_pool_fwd_f32_scalar(const balm_seq *L, const float *x, const float *m, float *s)
 {
@@ -24,7 +16,7 @@ void balm_pool_fwd_f32_scalar(const balm_seq *L, const float *x, const float *m,
             for (size_t d = 0; d < L->D; d++)
                 sb[d] += xr[d];
         }
-        float inv = inv_count(L, m, b);
+        float inv = balm_pool_inv_count(L, m, b);
         for (size_t d = 0; d < L->D; d++)
             sb[d] *= inv;
     }
@@ -34,7 +26,7 @@ void balm_pool_bwd_f32_scalar(const balm_seq *L, const float *m, const float *ds
                               int accumulate)
 {
     for (size_t b = 0; b < L->B; b++) {
-        float inv = inv_count(L, m, b);
+        float inv = balm_pool_inv_count(L, m, b);
         const float *dsb = ds + b * L->D;
         for (size_t t = 0; t < L->T; t++) {
             float *dr = dx + t * L->x_step + b * L->x_sample;

@@ -1,21 +1,8 @@
 /* Masked mean pooling, AVX2. Same summation order as the scalar twin (t
  * ascending, float), so the results are bit-identical to it. */
 #include "kernels.h"
+#include "common/pool_rows.h"
 #include "x86/vecmath_avx2.h"
-
-/* Channels per block: the partial sums of one block stay in L1 while the
- * rows of x stream through. */
-#define POOL_DB 2048
-/* Present rows folded into one pass over a block (fewer s loads/stores). */
-#define POOL_ROWS 4
-
-static float inv_count(const balm_seq *L, const float *m, size_t b)
-{
-    float cnt = 0.0f;
-    for (size_t t = 0; t < L->T; t++)
-        cnt += m[t * L->m_step + b * L->m_sample];
-    return 1.0f / (cnt + BALM_POOL_EPS);
-}
 
 /* s[0..n) += r[0][..] + ... + r[k-1][..], added one row after the other. */
 static inline void add_rows(float *s, const float *const *r, int k, size_t n)
@@ -36,7 +23,7 @@ static inline void add_rows(float *s, const float *const *r, int k, size_t n)
     }
 }
 
-static inline void scale_row(float *s, size_t n, float alpha)
+static void scale_row(float *s, size_t n, float alpha)
 {
     __m256 va = _mm256_set1_ps(alpha);
     size_t d = 0;
@@ -50,37 +37,14 @@ static inline void scale_row(float *s, size_t n, float alpha)
 
 void balm_pool_fwd_f32_avx2(const balm_seq *L, const float *x, const float *m, float *s)
 {
-    for (size_t b = 0; b < L->B; b++) {
-        float inv = inv_count(L, m, b);
-        for (size_t d0 = 0; d0 < L->D; d0 += POOL_DB) {
-            size_t n = L->D - d0 < POOL_DB ? L->D - d0 : POOL_DB;
-            float *sb = s + b * L->D + d0;
-            for (size_t d = 0; d < n; d++)
-                sb[d] = 0.0f;
-            const float *rows[POOL_ROWS];
-            int k = 0;
-            /* Masked steps are skipped, never multiplied: their x may be NaN. */
-            for (size_t t = 0; t < L->T; t++) {
-                if (m[t * L->m_step + b * L->m_sample] == 0.0f)
-                    continue;
-                rows[k++] = x + t * L->x_step + b * L->x_sample + d0;
-                if (k == POOL_ROWS) {
-                    add_rows(sb, rows, k, n);
-                    k = 0;
-                }
-            }
-            if (k)
-                add_rows(sb, rows, k, n);
-            scale_row(sb, n, inv);
-        }
-    }
+    balm_pool_fwd_blocked(L, x, m, s, add_rows, scale_row);
 }
 
 void balm_pool_bwd_f32_avx2(const balm_seq *L, const float *m, const float *ds, float *dx,
                             int accumulate)
 {
     for (size_t b = 0; b < L->B; b++) {
-        __m256 vinv = _mm256_set1_ps(inv_count(L, m, b));
+        __m256 vinv = _mm256_set1_ps(balm_pool_inv_count(L, m, b));
         const float *dsb = ds + b * L->D;
         const size_t D = L->D;
         for (size_t t = 0; t < L->T; t++) {
