@@ -321,13 +321,17 @@ balm_status balm_cos(size_t n, const float *w, const float *wf, float *cos, floa
 
 #define BALM_MAX_M 8
 
+static balm_status bad_m(const char *fn, size_t M)
+{
+    return balm_fail(BALM_ERR_SIZE, "%s: M = %zu modalities, expected 1..%d", fn, M, BALM_MAX_M);
+}
+
 balm_status balm_direction_grad(size_t n, size_t M, const float *const *w, const float *wf,
                                 const float *coeff, const float *cos, float *dwf, int accumulate)
 {
     static const char fn[] = "balm_direction_grad";
     if (M < 1 || M > BALM_MAX_M)
-        return balm_fail(BALM_ERR_SIZE, "%s: M = %zu modalities, expected 1..%d", fn, M,
-                         BALM_MAX_M);
+        return bad_m(fn, M);
     if (accumulate != 0 && accumulate != 1)
         return balm_fail(BALM_ERR_ARG, "%s: accumulate must be 0 or 1, got %d", fn, accumulate);
     CHECK_NULL(fn, coeff);
@@ -383,8 +387,7 @@ balm_status balm_grm_coeff(size_t M, const float *prev_kl, const float *cur_kl, 
 {
     static const char fn[] = "balm_grm_coeff";
     if (M < 1 || M > BALM_MAX_M)
-        return balm_fail(BALM_ERR_SIZE, "%s: M = %zu modalities, expected 1..%d", fn, M,
-                         BALM_MAX_M);
+        return bad_m(fn, M);
     CHECK_NULL(fn, cur_kl);
     CHECK_NULL(fn, coeff);
     float diff[BALM_MAX_M], S = 0.0f;
@@ -406,8 +409,7 @@ balm_status balm_grm_loss(size_t M, const float *coeff, const float *cos, float 
 {
     static const char fn[] = "balm_grm_loss";
     if (M < 1 || M > BALM_MAX_M)
-        return balm_fail(BALM_ERR_SIZE, "%s: M = %zu modalities, expected 1..%d", fn, M,
-                         BALM_MAX_M);
+        return bad_m(fn, M);
     CHECK_NULL(fn, coeff);
     CHECK_NULL(fn, cos);
     CHECK_NULL(fn, loss_gm);
