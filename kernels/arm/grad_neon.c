@@ -39,21 +39,6 @@ void balm_sums_f32_neon(size_t n, const float *x, double out[2])
 }
 
 /* ------------------------------------------------------------ Philox */
-typedef struct {
-    uint32_t k0[10], k1[10];
-} philox_keys;
-
-static void philox_schedule(uint64_t seed, philox_keys *K)
-{
-    uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
-    for (int i = 0; i < 10; i++) {
-        K->k0[i] = k0;
-        K->k1[i] = k1;
-        k0 += BALM_PHILOX_W0;
-        k1 += BALM_PHILOX_W1;
-    }
-}
-
 /* lo and hi 32 bits of a * b per unsigned lane (two widening multiplies,
  * then the halves unzipped). */
 static inline void mulhilo4(uint32x4_t a, uint32_t b, uint32x4_t *lo, uint32x4_t *hi)
@@ -68,7 +53,7 @@ static inline void mulhilo4(uint32x4_t a, uint32_t b, uint32x4_t *lo, uint32x4_t
 /* The 16 normals of the 4 blocks blk .. blk+3 in element order (z[4j+i] =
  * normal i of block blk+j): Philox4x32-10 exactly as balm_philox4x32_10,
  * uniforms as balm_u32_to_uniform, Box-Muller as in common/philox.h in float. */
-static inline void normals16(const philox_keys *K, uint64_t blk, float z[16])
+static inline void normals16(const balm_philox_keys *K, uint64_t blk, float z[16])
 {
     uint32_t lo[4], hi[4];
     for (int j = 0; j < 4; j++) {
@@ -106,8 +91,8 @@ static inline void normals16(const philox_keys *K, uint64_t blk, float z[16])
 void balm_scale_noise_f32_neon(size_t n, float *x, float alpha, float sd, uint64_t seed,
                                uint64_t offset)
 {
-    philox_keys K;
-    philox_schedule(seed, &K);
+    balm_philox_keys K;
+    balm_philox_schedule(seed, &K);
     const size_t s = (size_t)(offset & 3);
     uint64_t blk = offset >> 2;
     float z[16];

@@ -32,6 +32,23 @@ static inline void balm_philox4x32_10(uint64_t seed, uint64_t block, uint32_t ou
     out[0] = c0; out[1] = c1; out[2] = c2; out[3] = c3;
 }
 
+/* The ten round keys of a seed, for SIMD variants that run many blocks
+ * under one key (the scalar function above bumps them as it goes). */
+typedef struct {
+    uint32_t k0[10], k1[10];
+} balm_philox_keys;
+
+static inline void balm_philox_schedule(uint64_t seed, balm_philox_keys *K)
+{
+    uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
+    for (int i = 0; i < 10; i++) {
+        K->k0[i] = k0;
+        K->k1[i] = k1;
+        k0 += BALM_PHILOX_W0;
+        k1 += BALM_PHILOX_W1;
+    }
+}
+
 /* A 32-bit output to a uniform in (0, 1): (2j+1) / 2^24 with j the top 23
  * bits, exact in float, never 0 or 1, symmetric about 1/2. */
 static inline float balm_u32_to_uniform(uint32_t r)

@@ -56,21 +56,6 @@ void balm_sums_f32_avx2(size_t n, const float *x, double out[2])
 /* Blocks per call of uniforms_sets. */
 #define NZ_CALL_BLK (4 * NZ_SETS)
 
-typedef struct {
-    uint32_t k0[10], k1[10];
-} philox_keys;
-
-static void philox_schedule(uint64_t seed, philox_keys *K)
-{
-    uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
-    for (int i = 0; i < 10; i++) {
-        K->k0[i] = k0;
-        K->k1[i] = k1;
-        k0 += BALM_PHILOX_W0;
-        k1 += BALM_PHILOX_W1;
-    }
-}
-
 /* balm_u32_to_uniform on 8 lanes: ((r >> 9) * 2 + 1) / 2^24, exact. */
 static inline __m256 to_uniform8(__m256i r)
 {
@@ -82,7 +67,7 @@ static inline __m256 to_uniform8(__m256i r)
  * block blk + j, bit-identical to balm_philox4x32_10 + balm_u32_to_uniform.
  * Sets 0/1 hold the even/odd blocks of the first 8, sets 2/3 (if any) of the
  * next 8, so packing the low halves of (even, odd) lanes gives block order. */
-static inline void uniforms_sets(const philox_keys *K, uint64_t blk, float *u, size_t ld)
+static inline void uniforms_sets(const balm_philox_keys *K, uint64_t blk, float *u, size_t ld)
 {
     const __m256i m0 = _mm256_set1_epi64x(BALM_PHILOX_M0), m1 = _mm256_set1_epi64x(BALM_PHILOX_M1);
     __m256i c0[NZ_SETS], c1[NZ_SETS], c2[NZ_SETS], c3[NZ_SETS];
@@ -124,7 +109,7 @@ static inline void uniforms_sets(const philox_keys *K, uint64_t blk, float *u, s
  * n0 = sqrt(-2 ln u0) cos(2 pi u1), n1 = ... sin(2 pi u1), n2, n3 alike.
  * One small loop per step (radii, angles, products) so that the out-of-order
  * core overlaps many independent iterations of each. */
-static void normals_chunk(const philox_keys *K, uint64_t blk, float *z)
+static void normals_chunk(const balm_philox_keys *K, uint64_t blk, float *z)
 {
     /* u rows: u0 | u1 | u2 | u3, NZ_BLK each; rows 0 and 2 become radii,
      * rows 1 and 3 sines, cs the cosines of rows 1 and 3. */
@@ -167,8 +152,8 @@ static void normals_chunk(const philox_keys *K, uint64_t blk, float *z)
 
 void balm_vuniform_f32_avx2(uint64_t seed, uint64_t offset, size_t n, float *out)
 {
-    philox_keys K;
-    philox_schedule(seed, &K);
+    balm_philox_keys K;
+    balm_philox_schedule(seed, &K);
     float u[4 * NZ_CALL_BLK];
     uint64_t blk = offset >> 2;
     /* Element offset + i is at position offset + i - 4 blk of the run. */
@@ -185,8 +170,8 @@ void balm_vuniform_f32_avx2(uint64_t seed, uint64_t offset, size_t n, float *out
 void balm_scale_noise_f32_avx2(size_t n, float *x, float alpha, float sd, uint64_t seed,
                                uint64_t offset)
 {
-    philox_keys K;
-    philox_schedule(seed, &K);
+    balm_philox_keys K;
+    balm_philox_schedule(seed, &K);
     const __m256 va = _mm256_set1_ps(alpha), vs = _mm256_set1_ps(sd);
     float z[4 * NZ_BLK];
     uint64_t blk = offset >> 2;

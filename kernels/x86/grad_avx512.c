@@ -52,24 +52,9 @@ static inline void mulhilo16(__m512i a, __m512i b, __m512i *lo, __m512i *hi)
     *hi = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(pe, 32), po);
 }
 
-typedef struct {
-    uint32_t k0[10], k1[10];
-} philox_keys;
-
-static void philox_schedule(uint64_t seed, philox_keys *K)
-{
-    uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
-    for (int i = 0; i < 10; i++) {
-        K->k0[i] = k0;
-        K->k1[i] = k1;
-        k0 += BALM_PHILOX_W0;
-        k1 += BALM_PHILOX_W1;
-    }
-}
-
 /* Philox4x32-10 of the 16 blocks blk .. blk+15, exactly as
  * balm_philox4x32_10, as uniforms: u[i] lane j = output i of block blk+j. */
-static inline void uniforms16(const philox_keys *K, uint64_t blk, __m512 u[4])
+static inline void uniforms16(const balm_philox_keys *K, uint64_t blk, __m512 u[4])
 {
     __m512i c0, c1;
     if ((uint32_t)blk <= UINT32_MAX - 15u) { /* no carry into the high word */
@@ -117,7 +102,7 @@ static inline __m512 unpackhi64(__m512 a, __m512 b)
 /* The 64 normals of blocks blk .. blk+15 in element order: o[q] holds the
  * elements 16q .. 16q+15 of the run starting at element 4 blk. Box-Muller as
  * in common/philox.h, in float. */
-static inline void normals64(const philox_keys *K, uint64_t blk, __m512 o[4])
+static inline void normals64(const balm_philox_keys *K, uint64_t blk, __m512 o[4])
 {
     __m512 u[4];
     uniforms16(K, blk, u);
@@ -153,7 +138,7 @@ static inline void normals64(const philox_keys *K, uint64_t blk, __m512 o[4])
 
 /* The normal stream from element 4 blk on, one vector of 16 at a time. */
 typedef struct {
-    philox_keys K;
+    balm_philox_keys K;
     uint64_t blk;
     __m512 o[4];
     int next;
@@ -176,7 +161,7 @@ void balm_scale_noise_f32_avx512(size_t n, float *x, float alpha, float sd, uint
                                  uint64_t offset)
 {
     normal_stream S;
-    philox_schedule(seed, &S.K);
+    balm_philox_schedule(seed, &S.K);
     S.blk = offset >> 2;
     S.next = 4;
     const unsigned s = (unsigned)(offset & 3);
