@@ -27,21 +27,7 @@ static inline __m256 log8_normal(__m256 p)
     __m256 e = _mm256_cvtepi32_ps(_mm256_srai_epi32(t, 23));
     __m256 m = _mm256_castsi256_ps(_mm256_add_epi32(_mm256_and_si256(t, _mm256_set1_epi32(0x007FFFFF)), off));
     __m256 f = _mm256_sub_ps(m, BALM_V8(1.0f));
-    __m256 z = _mm256_mul_ps(f, f);
-    __m256 z2 = _mm256_mul_ps(z, z);
-    __m256 q0 = _mm256_fmadd_ps(BALM_V8(-2.4999993993E-1f), f, BALM_V8(3.3333331174E-1f));
-    __m256 q1 = _mm256_fmadd_ps(BALM_V8(-1.6668057665E-1f), f, BALM_V8(2.0000714765E-1f));
-    __m256 q2 = _mm256_fmadd_ps(BALM_V8(-1.2420140846E-1f), f, BALM_V8(1.4249322787E-1f));
-    __m256 q3 = _mm256_fmadd_ps(BALM_V8(-1.1514610310E-1f), f, BALM_V8(1.1676998740E-1f));
-    __m256 r0 = _mm256_fmadd_ps(q1, z, q0);
-    __m256 r1 = _mm256_fmadd_ps(BALM_V8(7.0376836292E-2f), z, q3);
-    r1 = _mm256_fmadd_ps(r1, z, q2);
-    __m256 y = _mm256_fmadd_ps(r1, z2, r0);
-    y = _mm256_mul_ps(_mm256_mul_ps(y, f), z);
-    y = _mm256_fmadd_ps(e, BALM_V8(-2.12194440e-4f), y);
-    y = _mm256_fmadd_ps(z, BALM_V8(-0.5f), y);
-    __m256 r = _mm256_add_ps(f, y);
-    return _mm256_fmadd_ps(e, BALM_V8(0.693359375f), r);
+    return balm_log_core_avx2(f, e);
 }
 
 /* Elements per block: terms are summed in float within a block (8 per lane

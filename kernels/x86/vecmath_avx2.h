@@ -102,6 +102,29 @@ static inline __m256 balm_exp8(__m256 x)
 }
 
 /* --------------------------------------------------------------- log */
+/* log(2^e (1 + f)) for f in [sqrt(1/2) - 1, sqrt(2) - 1): the Cephes
+ * polynomial by Estrin's scheme (a 4-FMA-deep chain instead of Horner's 8,
+ * which is what bounds the throughput of the kernels using it) and the
+ * two-part ln 2. Shared by the full log and KL's log of normal p. */
+static inline __m256 balm_log_core_avx2(__m256 f, __m256 e)
+{
+    __m256 z = _mm256_mul_ps(f, f);
+    __m256 z2 = _mm256_mul_ps(z, z);
+    __m256 q0 = _mm256_fmadd_ps(BALM_V8(-2.4999993993E-1f), f, BALM_V8(3.3333331174E-1f));
+    __m256 q1 = _mm256_fmadd_ps(BALM_V8(-1.6668057665E-1f), f, BALM_V8(2.0000714765E-1f));
+    __m256 q2 = _mm256_fmadd_ps(BALM_V8(-1.2420140846E-1f), f, BALM_V8(1.4249322787E-1f));
+    __m256 q3 = _mm256_fmadd_ps(BALM_V8(-1.1514610310E-1f), f, BALM_V8(1.1676998740E-1f));
+    __m256 r0 = _mm256_fmadd_ps(q1, z, q0);
+    __m256 r1 = _mm256_fmadd_ps(BALM_V8(7.0376836292E-2f), z, q3);
+    r1 = _mm256_fmadd_ps(r1, z, q2);
+    __m256 y = _mm256_fmadd_ps(r1, z2, r0);
+    y = _mm256_mul_ps(_mm256_mul_ps(y, f), z);
+    y = _mm256_fmadd_ps(e, BALM_V8(-2.12194440e-4f), y);
+    y = _mm256_fmadd_ps(z, BALM_V8(-0.5f), y);
+    __m256 r = _mm256_add_ps(f, y);
+    return _mm256_fmadd_ps(e, BALM_V8(0.693359375f), r);
+}
+
 /* log(x) = e ln2 + log(m), m in [sqrt(1/2), sqrt(2)), log(1+f) = f - f^2/2 +
  * f^3 P(f) (Cephes logf), e ln2 split hi/lo. balm_log8_core takes x > 0
  * normal and finite and subtracts `ebias` from its exponent; balm_log8_pos also
@@ -119,23 +142,7 @@ static inline __m256 balm_log8_core(__m256 xs, __m256 ebias)
     __m256 small = _mm256_cmp_ps(m, BALM_V8(0.707106781186547524f), _CMP_LT_OQ);
     e = _mm256_sub_ps(e, _mm256_and_ps(small, BALM_V8(1.0f)));
     __m256 f = _mm256_sub_ps(_mm256_add_ps(m, _mm256_and_ps(small, m)), BALM_V8(1.0f));
-    __m256 z = _mm256_mul_ps(f, f);
-    /* P(f) by Estrin's scheme: a 4-FMA-deep chain instead of Horner's 8,
-     * which is what bounds the throughput of the kernels using it. */
-    __m256 z2 = _mm256_mul_ps(z, z);
-    __m256 q0 = _mm256_fmadd_ps(BALM_V8(-2.4999993993E-1f), f, BALM_V8(3.3333331174E-1f));
-    __m256 q1 = _mm256_fmadd_ps(BALM_V8(-1.6668057665E-1f), f, BALM_V8(2.0000714765E-1f));
-    __m256 q2 = _mm256_fmadd_ps(BALM_V8(-1.2420140846E-1f), f, BALM_V8(1.4249322787E-1f));
-    __m256 q3 = _mm256_fmadd_ps(BALM_V8(-1.1514610310E-1f), f, BALM_V8(1.1676998740E-1f));
-    __m256 r0 = _mm256_fmadd_ps(q1, z, q0);
-    __m256 r1 = _mm256_fmadd_ps(BALM_V8(7.0376836292E-2f), z, q3);
-    r1 = _mm256_fmadd_ps(r1, z, q2);
-    __m256 y = _mm256_fmadd_ps(r1, z2, r0);
-    y = _mm256_mul_ps(_mm256_mul_ps(y, f), z);
-    y = _mm256_fmadd_ps(e, BALM_V8(-2.12194440e-4f), y);
-    y = _mm256_fmadd_ps(z, BALM_V8(-0.5f), y);
-    __m256 r = _mm256_add_ps(f, y);
-    return _mm256_fmadd_ps(e, BALM_V8(0.693359375f), r);
+    return balm_log_core_avx2(f, e);
 }
 
 static inline __m256 balm_log8_pos(__m256 x)
