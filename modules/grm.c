@@ -24,6 +24,7 @@ typedef struct grm_reg {
     int mod;
     float *grad;
     size_t n;
+    float sd; /* std of grad in this step (its moments pass is also the finite check) */
     char name[48];
 } grm_reg;
 
@@ -364,14 +365,21 @@ balm_status balm_grm_step(balm_grm *g, const balm_grm_input *in, float *dfused_w
     if (balm_ranges_overlap(dfused_w, C * H, in->fused_out, N * C))
         return balm_fail(BALM_ERR_ARG, "%s: dfused_w overlaps in->fused_out", fn);
     const int window = in->epoch >= g->cfg.start_epoch && in->epoch <= g->cfg.end_epoch;
+    /* One pass over each registered gradient: its moments give the noise sd
+     * and find any non-finite value before anything is modified; the commit
+     * below is then the second and last pass. */
     if (window)
         for (size_t j = 0; j < g->nreg; j++) {
-            const grm_reg *r = &g->reg[j];
-            if ((bad = balm_find_nonfinite(r->grad, r->n)) != SIZE_MAX)
-                return balm_fail(BALM_ERR_NONFINITE,
-                                 "%s: registered gradient %zu ('%s') of modality %d (%c) has a "
-                                 "non-finite value at [%zu]; nothing modified", fn, j, r->name,
-                                 r->mod, "lav"[r->mod], bad);
+            grm_reg *r = &g->reg[j];
+            balm_status ss = balm_std(r->n, r->grad, &r->sd);
+            if (ss == BALM_OK)
+                continue;
+            if ((bad = balm_find_nonfinite(r->grad, r->n)) == SIZE_MAX)
+                return ss;
+            return balm_fail(BALM_ERR_NONFINITE,
+                             "%s: registered gradient %zu ('%s') of modality %d (%c) has a "
+                             "non-finite value at [%zu]; nothing modified",
+                             fn, j, r->name, r->mod, "lav"[r->mod], bad);
         }
 
     balm_grm_report rep;
@@ -425,8 +433,11 @@ balm_status balm_grm_step(balm_grm *g, const balm_grm_input *in, float *dfused_w
             grm_reg *r = &g->reg[j];
             if (r->n == 0)
                 continue;
-            s = balm_grad_rescale(r->n, r->grad, scale[r->mod], g->cfg.noise, key,
-                                  g->st.noise_offset, NULL);
+            /* as balm_grad_rescale: sd = std(g * scale) + 1e-8 */
+            s = g->cfg.noise ? balm_scale_noise(r->n, r->grad, scale[r->mod],
+                                                fabsf(scale[r->mod]) * r->sd + 1e-8f, key,
+                                                g->st.noise_offset)
+                             : balm_scale(r->n, r->grad, scale[r->mod]);
             if (s != BALM_OK) /* cannot happen: inputs checked above */
                 return s;
             if (g->cfg.noise)

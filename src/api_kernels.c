@@ -504,9 +504,11 @@ static void scale_noise_run(size_t n, float *x, float alpha, float sd, uint64_t 
     }
 }
 
-balm_status balm_noise(size_t n, float *x, float sd, uint64_t seed, uint64_t offset)
+static balm_status scale_noise_checked(const char *fn, size_t n, float *x, float alpha,
+                                       float sd, uint64_t seed, uint64_t offset)
 {
-    static const char fn[] = "balm_noise";
+    if (!isfinite(alpha))
+        return balm_fail(BALM_ERR_NONFINITE, "%s: alpha = %g is not finite", fn, (double)alpha);
     if (!(sd >= 0.0f) || !isfinite(sd))
         return balm_fail(BALM_ERR_ARG, "%s: sd = %g must be finite and >= 0", fn, (double)sd);
     if (n == 0)
@@ -514,8 +516,19 @@ balm_status balm_noise(size_t n, float *x, float sd, uint64_t seed, uint64_t off
     CHECK_NULL(fn, x);
     if (offset + n < offset)
         return balm_fail(BALM_ERR_SIZE, "%s: offset + n overflows the 64-bit counter", fn);
-    scale_noise_run(n, x, 1.0f, sd, seed, offset);
+    scale_noise_run(n, x, alpha, sd, seed, offset);
     return BALM_OK;
+}
+
+balm_status balm_noise(size_t n, float *x, float sd, uint64_t seed, uint64_t offset)
+{
+    return scale_noise_checked("balm_noise", n, x, 1.0f, sd, seed, offset);
+}
+
+balm_status balm_scale_noise(size_t n, float *x, float alpha, float sd, uint64_t seed,
+                             uint64_t offset)
+{
+    return scale_noise_checked("balm_scale_noise", n, x, alpha, sd, seed, offset);
 }
 
 balm_status balm_grad_rescale(size_t n, float *g, float scale, int noise, uint64_t seed,

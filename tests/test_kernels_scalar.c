@@ -372,6 +372,12 @@ static void test_noise_stream(void **state)
     memset(b, 0, n * 4);
     assert_int_equal(balm_noise(n, b, 1.0f, 43, 0), BALM_OK);
     assert_true(memcmp(a, b, n * 4) != 0);
+    /* scale_noise with alpha = 1 is balm_noise; bad alpha is refused */
+    float *c = calloc(n, 4);
+    assert_int_equal(balm_scale_noise(n, c, 1.0f, 1.0f, 42, 0), BALM_OK);
+    assert_memory_equal(a, c, n * 4);
+    assert_int_equal(balm_scale_noise(n, c, NAN, 1.0f, 42, 0), BALM_ERR_NONFINITE);
+    free(c);
     /* grad_rescale: scale then noise with sd = std(scaled) + 1e-8 */
     float g[5] = {1, 2, 3, 4, 5}, sd;
     assert_int_equal(balm_grad_rescale(5, g, 2.0f, 0, 1, 0, &sd), BALM_OK);

@@ -199,6 +199,11 @@ BALM_API balm_status balm_std(size_t n, const float *x, float *sd);
  * ulp. sd must be finite and >= 0. */
 BALM_API balm_status balm_noise(size_t n, float *x, float sd, uint64_t seed,
                                 uint64_t offset);
+/* x[i] = x[i]*alpha + sd * N_{seed}(offset + i): scale and noise in one pass,
+ * the same stream as balm_noise (which is alpha = 1). alpha finite, sd
+ * finite and >= 0. */
+BALM_API balm_status balm_scale_noise(size_t n, float *x, float alpha, float sd, uint64_t seed,
+                                      uint64_t offset);
 /* GRM magnitude step for one parameter tensor: g *= scale; then, if `noise`,
  * sd = std(g after scaling) + 1e-8 and g += N(0, sd) (stream as balm_noise).
  * Two passes over g. A non-finite g or scale is BALM_ERR_NONFINITE (g
